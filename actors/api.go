@@ -1,0 +1,47 @@
+package actors
+
+import (
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// apiActor is the HTTP adapter: every API request reaches the app actors
+// through it. It routes each query to its app by key and forwards it with
+// the caller's future as sender, so the app answers the HTTP handler
+// directly. Keeping this hop an actor means a cluster can later route to
+// apps and channels on other nodes without touching the transport.
+type apiActor struct {
+	apps map[string]*actor.PID // by app key; immutable
+	log  *slog.Logger
+}
+
+func newAPIProps(apps map[string]*actor.PID, log *slog.Logger) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &apiActor{apps: apps, log: log} })
+}
+
+// Receive routes API queries.
+func (a *apiActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *TriggerRequest:
+		a.route(ctx, m.App)
+	case *ChannelsRequest:
+		a.route(ctx, m.App)
+	case *ChannelRequest:
+		a.route(ctx, m.App)
+	case *UsersRequest:
+		a.route(ctx, m.App)
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	default:
+		a.log.Warn("api: unexpected message", "type", typeName(m))
+	}
+}
+
+func (a *apiActor) route(ctx actor.Context, app string) {
+	pid, ok := a.apps[app]
+	if !ok {
+		ctx.Respond(ErrUnknownApp)
+		return
+	}
+	ctx.Forward(pid)
+}

@@ -1,0 +1,207 @@
+package actors
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/herald-push/herald/pusher"
+)
+
+// appInfo is what every actor of one app shares. It is immutable after
+// Start, so reading it from any actor is safe.
+type appInfo struct {
+	cfg     AppConfig
+	id      string // the app's id, or its key when it has none (for facts)
+	fanout  Fanout
+	hooks   *actor.PID
+	system  *actor.ActorSystem
+	log     *slog.Logger
+	timing  Timing
+	connect *actor.Props // cached props of connection actors
+}
+
+// appActor is one app: the parent of its connection and channel actors. It
+// keeps the directory of occupied channels (with their last reported
+// counts, so channel queries need no round trip), routes Join, Leave and
+// Publish to channel actors, spawns a channel on its first Join and stops
+// it once it reports itself idle with no Join in flight.
+type appActor struct {
+	app      *appInfo
+	channels map[string]*channelEntry
+	byPID    map[string]string // channel PID id → channel name
+	gen      uint64            // makes each channel actor's name unique
+}
+
+type channelEntry struct {
+	pid   *actor.PID
+	joins uint64 // Joins sent to pid
+	info  ChannelInfo
+}
+
+func newAppProps(app *appInfo) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &appActor{app: app, channels: make(map[string]*channelEntry), byPID: make(map[string]string)}
+	}, actor.WithSupervisor(stopOnPanic))
+}
+
+// stopOnPanic stops a connection or channel whose Receive panicked: its
+// state cannot be trusted, and restarting it would silently forget its
+// socket's subscriptions. The socket is closed and the client reconnects.
+var stopOnPanic = actor.NewOneForOneStrategy(1, time.Second, func(reason any) actor.Directive {
+	return actor.StopDirective
+})
+
+// Receive handles the app's messages.
+func (a *appActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Connect:
+		a.onConnect(ctx, m)
+	case *Join:
+		a.onJoin(ctx, m)
+	case *Leave:
+		a.onLeave(ctx, m)
+	case *Publish:
+		a.onPublish(ctx, m)
+	case *ChannelStats:
+		a.onStats(ctx, m)
+	case *actor.Terminated:
+		a.onTerminated(m)
+	case *TriggerRequest:
+		a.onTrigger(ctx, m)
+	case *ChannelsRequest:
+		a.onChannels(ctx, m)
+	case *ChannelRequest:
+		a.onChannel(ctx, m)
+	case *UsersRequest:
+		a.onUsers(ctx, m)
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	default:
+		a.app.log.Warn("app: unexpected message", "type", typeName(m))
+	}
+}
+
+func (a *appActor) onConnect(ctx actor.Context, m *Connect) {
+	pid, err := ctx.SpawnNamed(newConnectionProps(a.app, m.SocketID, m.Out), "conn-"+m.SocketID)
+	if err != nil {
+		a.app.log.Error("app: cannot spawn connection", "socket_id", m.SocketID, "err", err)
+		ctx.Respond(&Connected{})
+		return
+	}
+	ctx.Respond(&Connected{Conn: pid})
+}
+
+func (a *appActor) onJoin(ctx actor.Context, m *Join) {
+	e := a.channels[m.Channel]
+	if e == nil {
+		a.gen++
+		name := "ch-" + strconv.FormatUint(a.gen, 10) + "-" + m.Channel
+		pid, err := ctx.SpawnNamed(newChannelProps(a.app, m.Channel), name)
+		if err != nil {
+			a.app.log.Error("app: cannot spawn channel", "channel", m.Channel, "err", err)
+			ctx.Send(m.Conn, &JoinRefused{Channel: m.Channel, Message: "internal error"})
+			return
+		}
+		e = &channelEntry{pid: pid}
+		a.channels[m.Channel] = e
+		a.byPID[pid.Id] = m.Channel
+	}
+	e.joins++
+	ctx.Send(e.pid, m)
+}
+
+func (a *appActor) onLeave(ctx actor.Context, m *Leave) {
+	if e := a.channels[m.Channel]; e != nil {
+		ctx.Send(e.pid, m)
+	}
+}
+
+func (a *appActor) onPublish(ctx actor.Context, m *Publish) {
+	if e := a.channels[m.Channel]; e != nil {
+		ctx.Send(e.pid, m)
+	}
+}
+
+func (a *appActor) onStats(ctx actor.Context, m *ChannelStats) {
+	e := a.channels[m.Channel]
+	if e == nil || e.pid.Id != m.PID.Id {
+		return // a report from a channel actor already replaced
+	}
+	e.info = ChannelInfo{Occupied: m.Subscriptions > 0, Subscriptions: m.Subscriptions, Users: m.Users}
+	if m.Subscriptions == 0 && m.Joins == e.joins {
+		// Idle, and every Join sent to it has been handled: nothing can
+		// reach it any more, so stopping drops nothing.
+		a.forget(m.Channel, e)
+		ctx.Stop(e.pid)
+	}
+}
+
+func (a *appActor) onTerminated(m *actor.Terminated) {
+	if name, ok := a.byPID[m.Who.Id]; ok {
+		if e := a.channels[name]; e != nil && e.pid.Id == m.Who.Id {
+			a.forget(name, e)
+		}
+	}
+}
+
+func (a *appActor) forget(name string, e *channelEntry) {
+	delete(a.channels, name)
+	delete(a.byPID, e.pid.Id)
+}
+
+func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
+	res := &TriggerResponse{}
+	for _, ev := range m.Events {
+		for _, ch := range ev.Channels {
+			e := a.channels[ch]
+			if e == nil {
+				continue
+			}
+			frame := pusher.AppendEvent(make([]byte, 0, len(ev.Data)+len(ev.Name)+len(ch)+48), ev.Name, ch, ev.Data, "")
+			ctx.Send(e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID})
+		}
+		var infos map[string]ChannelInfo
+		if len(ev.Info) > 0 {
+			infos = make(map[string]ChannelInfo, len(ev.Channels))
+			for _, ch := range ev.Channels {
+				infos[ch] = a.info(ch)
+			}
+		}
+		res.Channels = append(res.Channels, infos)
+	}
+	ctx.Respond(res)
+}
+
+func (a *appActor) info(ch string) ChannelInfo {
+	if e := a.channels[ch]; e != nil {
+		return e.info
+	}
+	return ChannelInfo{}
+}
+
+func (a *appActor) onChannels(ctx actor.Context, m *ChannelsRequest) {
+	out := make(map[string]ChannelInfo)
+	for name, e := range a.channels {
+		if e.info.Occupied && strings.HasPrefix(name, m.Prefix) {
+			out[name] = e.info
+		}
+	}
+	ctx.Respond(&ChannelsResponse{Channels: out})
+}
+
+func (a *appActor) onChannel(ctx actor.Context, m *ChannelRequest) {
+	ctx.Respond(&ChannelResponse{Info: a.info(m.Channel)})
+}
+
+func (a *appActor) onUsers(ctx actor.Context, m *UsersRequest) {
+	if e := a.channels[m.Channel]; e != nil && e.info.Occupied {
+		ctx.Forward(e.pid)
+		return
+	}
+	ctx.Respond(&UsersResponse{})
+}
+
+func typeName(m any) string { return fmt.Sprintf("%T", m) }

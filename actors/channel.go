@@ -1,0 +1,194 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/herald-push/herald/pusher"
+)
+
+// channelActor serves one occupied channel of one app. It owns the
+// subscriber list and, on presence channels, the member set; it writes
+// subscription_succeeded and every fan-out frame straight to the
+// subscribers' Outbounds, encoding each frame once. It watches every
+// subscriber's connection actor, so a socket that dies without
+// unsubscribing is removed all the same. It reports ChannelStats to its
+// app after every change; the app stops it once it is idle.
+type channelActor struct {
+	app     *appInfo
+	name    string
+	kind    pusher.ChannelKind
+	subs    []*subscriber
+	index   map[string]int // connection PID id → position in subs
+	members *memberSet     // presence channels only
+	joins   uint64
+}
+
+type subscriber struct {
+	conn     *actor.PID
+	out      Outbound
+	socketID string
+	userID   string
+}
+
+func newChannelProps(app *appInfo, name string) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		a := &channelActor{app: app, name: name, kind: pusher.Kind(name), index: make(map[string]int)}
+		if a.kind == pusher.Presence {
+			a.members = newMemberSet()
+		}
+		return a
+	})
+}
+
+// Receive handles the channel's messages.
+func (a *channelActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Join:
+		a.onJoin(ctx, m)
+	case *Leave:
+		a.onLeave(ctx, m.Conn)
+	case *actor.Terminated:
+		a.onLeave(ctx, m.Who)
+	case *Publish:
+		a.onPublish(m)
+	case *PublishClientEvent:
+		a.onClientEvent(m)
+	case *UsersRequest:
+		a.onUsers(ctx)
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	default:
+		a.app.log.Warn("channel: unexpected message", "type", typeName(m), "channel", a.name)
+	}
+}
+
+func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
+	a.joins++
+	defer a.report(ctx)
+	if _, ok := a.index[m.Conn.Id]; ok {
+		ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self()})
+		return
+	}
+	sub := &subscriber{conn: m.Conn, out: m.Out, socketID: m.SocketID}
+	var newMember bool
+	if a.members != nil {
+		if m.Member == nil {
+			ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "presence channels need channel_data"})
+			return
+		}
+		if !a.members.has(m.Member.UserID) && a.members.len() >= a.app.cfg.MaxPresenceMembers {
+			ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "the presence channel has reached its member limit"})
+			return
+		}
+		sub.userID = m.Member.UserID
+		newMember = a.members.add(*m.Member)
+	}
+	if len(a.subs) == 0 {
+		a.fact(&ChannelOccupied{App: a.app.id, Channel: a.name, At: time.Now()})
+	}
+	if newMember {
+		data := pusher.AppendMemberData(nil, *m.Member)
+		a.broadcast(pusher.AppendEvent(nil, pusher.EventMemberAdded, a.name, string(data), ""), "")
+		a.fact(&MemberAdded{App: a.app.id, Channel: a.name, UserID: m.Member.UserID, At: time.Now()})
+	}
+	a.index[m.Conn.Id] = len(a.subs)
+	a.subs = append(a.subs, sub)
+	ctx.Watch(m.Conn)
+
+	data := "{}"
+	if a.members != nil {
+		data = string(pusher.AppendPresenceData(nil, a.members.list()))
+	}
+	m.Out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionSucceeded, a.name, data, ""))
+	ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self()})
+}
+
+func (a *channelActor) onLeave(ctx actor.Context, conn *actor.PID) {
+	i, ok := a.index[conn.Id]
+	if !ok {
+		return
+	}
+	sub := a.subs[i]
+	last := len(a.subs) - 1
+	a.subs[i] = a.subs[last]
+	a.index[a.subs[i].conn.Id] = i
+	a.subs[last] = nil
+	a.subs = a.subs[:last]
+	delete(a.index, conn.Id)
+	ctx.Unwatch(conn)
+
+	if a.members != nil && a.members.remove(sub.userID) {
+		data := pusher.AppendMemberData(nil, pusher.Member{UserID: sub.userID})
+		a.broadcast(pusher.AppendEvent(nil, pusher.EventMemberRemoved, a.name, string(data), ""), "")
+		a.fact(&MemberRemoved{App: a.app.id, Channel: a.name, UserID: sub.userID, At: time.Now()})
+	}
+	if len(a.subs) == 0 {
+		a.fact(&ChannelVacated{App: a.app.id, Channel: a.name, At: time.Now()})
+	}
+	a.report(ctx)
+}
+
+func (a *channelActor) onPublish(m *Publish) { a.broadcast(m.Frame, m.Except) }
+
+func (a *channelActor) onClientEvent(m *PublishClientEvent) {
+	i, ok := a.index[m.Sender.Id]
+	if !ok {
+		return // the sender left before its event arrived
+	}
+	a.broadcastExcept(m.Frame, a.subs[i])
+	a.fact(&ClientEventSent{App: a.app.id, Channel: a.name, Event: m.Event, Data: m.Data,
+		SocketID: m.SocketID, UserID: m.UserID, At: time.Now()})
+}
+
+func (a *channelActor) onUsers(ctx actor.Context) {
+	var ids []string
+	if a.members != nil {
+		ids = a.members.ids()
+	}
+	ctx.Respond(&UsersResponse{IDs: ids})
+}
+
+// broadcast writes frame, encoded once, to every subscriber but the socket
+// whose id is except.
+func (a *channelActor) broadcast(frame []byte, except string) {
+	if len(a.subs) == 0 {
+		return
+	}
+	sh := a.app.fanout.Share(frame)
+	for _, s := range a.subs {
+		if except != "" && s.socketID == except {
+			continue
+		}
+		s.out.SendShared(sh)
+	}
+	sh.Release()
+}
+
+func (a *channelActor) broadcastExcept(frame []byte, skip *subscriber) {
+	if len(a.subs) <= 1 {
+		return
+	}
+	sh := a.app.fanout.Share(frame)
+	for _, s := range a.subs {
+		if s != skip {
+			s.out.SendShared(sh)
+		}
+	}
+	sh.Release()
+}
+
+func (a *channelActor) report(ctx actor.Context) {
+	users := 0
+	if a.members != nil {
+		users = a.members.len()
+	}
+	ctx.Send(ctx.Parent(), &ChannelStats{Channel: a.name, PID: ctx.Self(),
+		Subscriptions: len(a.subs), Users: users, Joins: a.joins})
+}
+
+// fact tells the app's webhook actor, if it has one.
+func (a *channelActor) fact(msg any) {
+	if a.app.hooks != nil {
+		a.app.system.Root.Send(a.app.hooks, msg)
+	}
+}

@@ -1,0 +1,249 @@
+package actors
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/herald-push/herald/pusher"
+)
+
+// connectionActor is one client socket's protocol state: its
+// subscriptions, its client-event rate limit and its heartbeat. The
+// transport feeds it decoded frames (ClientFrame); it answers through the
+// socket's Outbound. Subscriptions are checked here (names, signatures,
+// channel_data) and then joined through the app actor, which routes to the
+// channel actor; the channel answers with Joined or JoinRefused.
+//
+// Heartbeat: a receive timeout of activity_timeout; every client message
+// re-arms it. When it fires the actor sends pusher:ping and waits
+// pong_timeout for any client traffic, then closes with 4201.
+type connectionActor struct {
+	app          *appInfo
+	socketID     string
+	out          Outbound
+	subs         map[string]*subscription
+	limiter      tokenBucket
+	awaitingPong bool
+}
+
+type subscription struct {
+	pid    *actor.PID // nil until Joined
+	kind   pusher.ChannelKind
+	userID string
+}
+
+func newConnectionProps(app *appInfo, socketID string, out Outbound) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &connectionActor{
+			app:      app,
+			socketID: socketID,
+			out:      out,
+			subs:     make(map[string]*subscription),
+			limiter:  newTokenBucket(app.cfg.ClientEventRate, time.Now()),
+		}
+	})
+}
+
+// Receive handles the connection's messages.
+func (a *connectionActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *ClientFrame:
+		a.onFrame(ctx, m.Frame)
+	case *BadFrame:
+		a.onBadFrame(ctx, m)
+	case *Activity:
+		a.onActivity(ctx)
+	case *Joined:
+		a.onJoined(m)
+	case *JoinRefused:
+		a.onJoinRefused(m)
+	case *SocketClosed:
+		ctx.Stop(ctx.Self())
+	case *actor.ReceiveTimeout:
+		a.onIdle(ctx)
+	case *actor.Started:
+		a.onStarted(ctx)
+	case *actor.Stopped:
+		a.out.Close(pusher.CloseReconnect, "")
+	case *actor.Stopping, *actor.Restarting:
+	default:
+		a.app.log.Warn("connection: unexpected message", "type", typeName(m))
+	}
+}
+
+func (a *connectionActor) onStarted(ctx actor.Context) {
+	a.out.Send(pusher.ConnectionEstablished(a.socketID, int(a.app.timing.ActivityTimeout/time.Second)))
+	ctx.SetReceiveTimeout(a.app.timing.ActivityTimeout)
+}
+
+func (a *connectionActor) onActivity(ctx actor.Context) {
+	if a.awaitingPong {
+		a.awaitingPong = false
+		ctx.SetReceiveTimeout(a.app.timing.ActivityTimeout)
+	}
+}
+
+func (a *connectionActor) onIdle(ctx actor.Context) {
+	if a.awaitingPong {
+		a.out.Close(pusher.ClosePongTimeout, "Pong reply not received")
+		ctx.Stop(ctx.Self())
+		return
+	}
+	a.out.Send(pusher.PingFrame)
+	a.awaitingPong = true
+	ctx.SetReceiveTimeout(a.app.timing.PongTimeout)
+}
+
+func (a *connectionActor) onFrame(ctx actor.Context, f pusher.Frame) {
+	a.onActivity(ctx)
+	switch f.Event {
+	case pusher.EventPing:
+		a.out.Send(pusher.PongFrame)
+	case pusher.EventPong:
+	case pusher.EventSubscribe:
+		a.onSubscribe(ctx, f.Data)
+	case pusher.EventUnsubscribe:
+		a.onUnsubscribe(ctx, f.Data)
+	default:
+		if len(f.Event) >= len(pusher.ClientEventPrefix) && f.Event[:len(pusher.ClientEventPrefix)] == pusher.ClientEventPrefix {
+			a.onClientEvent(ctx, f)
+			return
+		}
+		if isPusherEvent(f.Event) {
+			a.sendError(0, "Unknown event: "+truncate(f.Event, 64))
+			return
+		}
+		a.sendError(pusher.ErrCodeClientEventRejected, "Client event rejected - client events must be prefixed by 'client-'")
+	}
+}
+
+func isPusherEvent(e string) bool {
+	return len(e) >= 7 && e[:7] == "pusher:" || len(e) >= 16 && e[:16] == "pusher_internal:"
+}
+
+func (a *connectionActor) onBadFrame(_ actor.Context, m *BadFrame) {
+	a.sendError(0, m.Reason)
+}
+
+func (a *connectionActor) onSubscribe(ctx actor.Context, raw json.RawMessage) {
+	var d pusher.SubscribeData
+	if err := json.Unmarshal(raw, &d); err != nil || d.Channel == "" {
+		a.sendError(0, "pusher:subscribe needs data with a channel")
+		return
+	}
+	kind := pusher.Kind(d.Channel)
+	switch {
+	case kind == pusher.ServerToUser || !pusher.ValidChannelName(d.Channel):
+		a.refuse(d.Channel, 400, "Invalid channel name: at most 200 characters of A-Z a-z 0-9 _ - = @ , . ;")
+		return
+	case a.subs[d.Channel] != nil:
+		return // already subscribed (or joining): a repeat is a no-op
+	case len(a.subs) >= a.app.cfg.MaxChannelsPerConnection:
+		a.refuse(d.Channel, 400, "Too many channels on one connection (at most "+strconv.Itoa(a.app.cfg.MaxChannelsPerConnection)+")")
+		return
+	}
+	var member *pusher.Member
+	if kind.NeedsAuth() {
+		channelData := ""
+		if kind == pusher.Presence {
+			channelData = d.ChannelData
+		}
+		want := pusher.ChannelSignature(a.app.cfg.Secret, a.socketID, d.Channel, channelData)
+		if !pusher.VerifyAuth(a.app.cfg.Key, d.Auth, want) {
+			a.refuse(d.Channel, 401, "Invalid signature: the auth for "+d.Channel+" does not match this socket and channel")
+			return
+		}
+		if kind == pusher.Presence {
+			m, err := pusher.ParseChannelData(d.ChannelData)
+			if err != nil {
+				a.refuse(d.Channel, 400, err.Error())
+				return
+			}
+			member = &m
+		}
+	}
+	sub := &subscription{kind: kind}
+	if member != nil {
+		sub.userID = member.UserID
+	}
+	a.subs[d.Channel] = sub
+	ctx.Send(ctx.Parent(), &Join{Channel: d.Channel, Conn: ctx.Self(), Out: a.out, SocketID: a.socketID, Member: member})
+}
+
+func (a *connectionActor) onUnsubscribe(ctx actor.Context, raw json.RawMessage) {
+	var d pusher.SubscribeData
+	if err := json.Unmarshal(raw, &d); err != nil || d.Channel == "" {
+		a.sendError(0, "pusher:unsubscribe needs data with a channel")
+		return
+	}
+	if a.subs[d.Channel] == nil {
+		return // never joined: nothing changes
+	}
+	delete(a.subs, d.Channel)
+	ctx.Send(ctx.Parent(), &Leave{Channel: d.Channel, Conn: ctx.Self()})
+}
+
+func (a *connectionActor) onJoined(m *Joined) {
+	if s := a.subs[m.Channel]; s != nil {
+		s.pid = m.PID
+	}
+}
+
+func (a *connectionActor) onJoinRefused(m *JoinRefused) {
+	if s := a.subs[m.Channel]; s != nil && s.pid == nil {
+		delete(a.subs, m.Channel)
+	}
+	a.refuse(m.Channel, 403, m.Message)
+}
+
+func (a *connectionActor) onClientEvent(ctx actor.Context, f pusher.Frame) {
+	reject := func(msg string) { a.sendError(pusher.ErrCodeClientEventRejected, "Client event rejected - "+msg) }
+	sub := a.subs[f.Channel]
+	switch {
+	case !a.app.cfg.ClientEvents:
+		reject("client events are not enabled for this app")
+	case !pusher.Kind(f.Channel).AllowsClientEvents():
+		reject("only supported on private and presence channels")
+	case sub == nil || sub.pid == nil:
+		reject("you are not subscribed to " + truncate(f.Channel, 200))
+	case !pusher.ValidEventName(f.Event):
+		reject("invalid event name")
+	case len(f.Data) > pusher.MaxDataSize:
+		reject("data is larger than 10 KB")
+	case !a.limiter.allow(time.Now()):
+		reject("rate limit exceeded: at most " + strconv.Itoa(a.app.cfg.ClientEventRate) + " client events per second")
+	default:
+		data := string(f.Data)
+		if data == "" {
+			data = "{}"
+		}
+		frame := pusher.AppendEvent(make([]byte, 0, len(data)+len(f.Event)+len(f.Channel)+64), f.Event, f.Channel, data, sub.userID)
+		ctx.Send(sub.pid, &PublishClientEvent{Channel: f.Channel, Frame: frame, Sender: ctx.Self(),
+			Event: f.Event, Data: data, SocketID: a.socketID, UserID: sub.userID})
+	}
+}
+
+// refuse answers a subscription that will not happen with
+// pusher:subscription_error on that channel, which pusher-js re-emits on
+// the channel object. It never contains the expected signature.
+func (a *connectionActor) refuse(channel string, status int, msg string) {
+	data := []byte(`{"type":"AuthError","error":`)
+	data = pusher.AppendString(data, msg)
+	data = append(data, `,"status":`...)
+	data = strconv.AppendInt(data, int64(status), 10)
+	data = append(data, '}')
+	a.out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionError, truncate(channel, pusher.MaxChannelNameLength), string(data), ""))
+}
+
+func (a *connectionActor) sendError(code int, msg string) {
+	a.out.Send(pusher.AppendError(nil, code, msg))
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

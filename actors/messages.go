@@ -1,0 +1,194 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/herald-push/herald/pusher"
+)
+
+// Messages are pointer structs, sent and matched as pointers. A message is
+// never changed after it is sent; its byte slices belong to the receiver.
+
+// ---- Commands ----
+
+// Connect asks an app actor to spawn the actor of a new socket. The reply is
+// *Connected.
+type Connect struct {
+	SocketID string
+	Out      Outbound
+}
+
+// Join asks a channel (through its app) to add a connection. Auth has been
+// checked by the connection. The channel answers the connection with
+// *Joined or *JoinRefused.
+type Join struct {
+	Channel  string
+	Conn     *actor.PID
+	Out      Outbound
+	SocketID string
+	// Member is set on presence channels.
+	Member *pusher.Member
+}
+
+// Leave asks a channel (through its app) to remove a connection.
+type Leave struct {
+	Channel string
+	Conn    *actor.PID
+}
+
+// Publish delivers an encoded event frame to a channel's subscribers, all
+// but the socket whose id is Except. The app routes it to the channel.
+type Publish struct {
+	Channel string
+	Frame   []byte
+	Except  string
+}
+
+// PublishClientEvent relays a client event from one subscriber to the others.
+// Frame is already encoded; Event, Data, SocketID and UserID feed the
+// client_event webhook.
+type PublishClientEvent struct {
+	Channel  string
+	Frame    []byte
+	Sender   *actor.PID
+	Event    string
+	Data     string
+	SocketID string
+	UserID   string
+}
+
+// ---- Facts ----
+
+// Connected answers Connect with the new connection actor.
+type Connected struct{ Conn *actor.PID }
+
+// ClientFrame is a frame a client sent, decoded by the transport.
+type ClientFrame struct{ Frame pusher.Frame }
+
+// BadFrame reports a frame the transport could not decode.
+type BadFrame struct{ Reason string }
+
+// Activity reports client traffic that is not a frame (a WebSocket ping).
+type Activity struct{}
+
+// SocketClosed reports that the socket is gone; the connection stops.
+type SocketClosed struct{}
+
+// Joined tells a connection its subscription succeeded and which actor
+// serves the channel.
+type Joined struct {
+	Channel string
+	PID     *actor.PID
+}
+
+// JoinRefused tells a connection its subscription was refused by the
+// channel (e.g. the presence member cap).
+type JoinRefused struct {
+	Channel string
+	Message string
+}
+
+// ChannelStats is a channel's report to its app after every change, so the
+// app can answer channel queries without asking the channel. Joins counts
+// the Joins the channel has handled: an idle channel is stopped only when
+// the app has sent it no Join since.
+type ChannelStats struct {
+	Channel       string
+	PID           *actor.PID
+	Subscriptions int
+	Users         int
+	Joins         uint64
+}
+
+// Webhook facts: a channel reports these to its app's webhook actor.
+type (
+	ChannelOccupied struct {
+		App, Channel string
+		At           time.Time
+	}
+	ChannelVacated struct {
+		App, Channel string
+		At           time.Time
+	}
+	MemberAdded struct {
+		App, Channel, UserID string
+		At                   time.Time
+	}
+	MemberRemoved struct {
+		App, Channel, UserID string
+		At                   time.Time
+	}
+	ClientEventSent struct {
+		App, Channel, Event, Data, SocketID, UserID string
+		At                                          time.Time
+	}
+	CacheMissed struct {
+		App, Channel string
+		At           time.Time
+	}
+	SubscriptionCountChanged struct {
+		App, Channel string
+		Count        int
+		At           time.Time
+	}
+)
+
+// ---- Queries (RequestFuture from the transport, answered by the app) ----
+
+// TriggerEvent is one event of a trigger or batch request.
+type TriggerEvent struct {
+	Name     string
+	Data     string
+	Channels []string
+	SocketID string
+	// Info lists the attributes wanted back: user_count, subscription_count.
+	Info []string
+}
+
+// TriggerRequest publishes events. Batch selects the batch_events answer shape.
+type TriggerRequest struct {
+	App    string
+	Events []TriggerEvent
+	Batch  bool
+}
+
+// ChannelInfo is the state of one channel as the API reports it.
+type ChannelInfo struct {
+	Occupied      bool
+	Subscriptions int
+	Users         int
+}
+
+// TriggerResponse answers TriggerRequest: Channels[i] holds the info of
+// Events[i]'s channels, when info was asked for.
+type TriggerResponse struct {
+	Channels []map[string]ChannelInfo
+}
+
+// ChannelsRequest lists occupied channels whose names start with Prefix.
+type ChannelsRequest struct {
+	App    string
+	Prefix string
+}
+
+// ChannelsResponse answers ChannelsRequest.
+type ChannelsResponse struct{ Channels map[string]ChannelInfo }
+
+// ChannelRequest asks for one channel's state.
+type ChannelRequest struct{ App, Channel string }
+
+// ChannelResponse answers ChannelRequest.
+type ChannelResponse struct{ Info ChannelInfo }
+
+// UsersRequest lists the users of a presence channel.
+type UsersRequest struct{ App, Channel string }
+
+// UsersResponse answers UsersRequest.
+type UsersResponse struct{ IDs []string }
+
+// ---- Marker methods ----
+
+// Messages from channels do not count as client activity.
+func (*Joined) NotInfluenceReceiveTimeout()      {}
+func (*JoinRefused) NotInfluenceReceiveTimeout() {}

@@ -1,0 +1,277 @@
+package config
+
+import "time"
+
+// Config is Herald's whole configuration, as returned by Load.
+type Config struct {
+	// WebSocket configures the server that Pusher clients connect to.
+	WebSocket WebSocket `koanf:"websocket"`
+	// API configures the HTTP server of the Pusher REST API.
+	API API `koanf:"api"`
+	// Log configures the process log.
+	Log Log `koanf:"log"`
+	// Webhooks holds the delivery settings shared by every app's webhooks.
+	Webhooks Webhooks `koanf:"webhooks"`
+	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// Apps lists the applications Herald serves. A list from a later
+	// source replaces the earlier one whole; it is never merged item by item.
+	Apps []App `koanf:"apps"`
+	// DevMode is true when no app was configured anywhere and Load added
+	// DevApp, so that the caller can warn that well-known credentials are
+	// in use. It is not a configuration key.
+	DevMode bool `koanf:"-"`
+}
+
+// WebSocket configures the server that Pusher clients connect to.
+type WebSocket struct {
+	// Listen is the host:port to listen on. Default "127.0.0.1:3131".
+	Listen string `koanf:"listen"`
+	// ActivityTimeout is the idle time after which a client should ping,
+	// sent to clients in pusher:connection_established. Default 30s; it
+	// must be whole seconds between 1s and 3600s because the protocol
+	// carries it in seconds.
+	ActivityTimeout time.Duration `koanf:"activity_timeout"`
+	// PongTimeout is how long the server waits for a pong after its own
+	// ping before it closes the connection. Default 30s; must be > 0.
+	PongTimeout time.Duration `koanf:"pong_timeout"`
+	// MaxMessageSize is the largest inbound frame, in bytes. Default
+	// 32768; 1024..16777216.
+	MaxMessageSize int `koanf:"max_message_size"`
+	// WriteQueue is the number of frames queued for one socket before the
+	// socket is closed with code 4100 (over capacity). Default 1024; >= 16.
+	WriteQueue int `koanf:"write_queue"`
+	// ReadBufferSize is the size of each connection's read buffer, in
+	// bytes. Default 1024; >= 256.
+	ReadBufferSize int `koanf:"read_buffer_size"`
+	// AllowedOrigins lists the Origin header values accepted on the
+	// WebSocket handshake. Empty (the default) accepts any origin.
+	AllowedOrigins []string `koanf:"allowed_origins"`
+}
+
+// API configures the HTTP server of the Pusher REST API.
+type API struct {
+	// Listen is the host:port to listen on. Default "127.0.0.1:3232". It
+	// may equal WebSocket.Listen, in which case one port serves both.
+	Listen string `koanf:"listen"`
+	// MaxBodySize is the largest request body, in bytes. Default 262144.
+	MaxBodySize int64 `koanf:"max_body_size"`
+	// ReadHeaderTimeout is http.Server.ReadHeaderTimeout. Default 5s.
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
+	// ReadTimeout is http.Server.ReadTimeout. Default 10s.
+	ReadTimeout time.Duration `koanf:"read_timeout"`
+	// WriteTimeout is http.Server.WriteTimeout. Default 10s.
+	WriteTimeout time.Duration `koanf:"write_timeout"`
+	// IdleTimeout is http.Server.IdleTimeout. Default 60s.
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+	// RequestTimeout is how long one API request may wait for the broker
+	// to answer. Default 5s.
+	RequestTimeout time.Duration `koanf:"request_timeout"`
+}
+
+// Log configures the process log.
+type Log struct {
+	// Level is one of debug, info, warn or error. Default info.
+	Level string `koanf:"level"`
+	// Format is text or json. Default text.
+	Format string `koanf:"format"`
+}
+
+// Webhooks holds the delivery settings shared by every app's webhooks.
+type Webhooks struct {
+	// Debounce holds webhook events back for this long, so that a change
+	// undone meanwhile (a page reload vacating then reoccupying a channel)
+	// need not be sent. Default 3s; 0 disables debouncing.
+	Debounce time.Duration `koanf:"debounce"`
+	// BatchWindow is how long events are collected into one request.
+	// Default 250ms.
+	BatchWindow time.Duration `koanf:"batch_window"`
+	// BatchMax is the largest number of events in one request. Default 20;
+	// 1..100.
+	BatchMax int `koanf:"batch_max"`
+	// Timeout bounds one delivery attempt. Default 4s.
+	Timeout time.Duration `koanf:"timeout"`
+	// RetryFor is how long a failed delivery keeps being retried. Default
+	// 5m; 0 means no retry.
+	RetryFor time.Duration `koanf:"retry_for"`
+	// QueueSize is the number of events queued per webhook URL. Default
+	// 10000; >= 1.
+	QueueSize int `koanf:"queue_size"`
+}
+
+// App is one application: a key/secret pair and its features.
+//
+// The fields documented as "0 means the default" are filled by Load (see
+// WithDefaults), because apps from a file replace the default list whole and
+// so cannot inherit defaults from it.
+type App struct {
+	// ID is the app id in REST API paths (/apps/{id}/...). Empty accepts
+	// any id; see MatchesID.
+	ID string `koanf:"id"`
+	// Key is the public app key. Required, unique, made of [A-Za-z0-9_.-].
+	Key string `koanf:"key"`
+	// Secret signs and verifies requests. Required; never printed.
+	Secret string `koanf:"secret"`
+	// ClientEvents allows client-* events on private and presence
+	// channels. Default false, as on Pusher; DevApp has true.
+	ClientEvents bool `koanf:"client_events"`
+	// ClientEventRate is the number of client events one connection may
+	// send per second. 0 means the default, 10.
+	ClientEventRate int `koanf:"client_event_rate"`
+	// MaxPresenceMembers caps the members of one presence channel. 0 means
+	// the default, 100; at most 10000.
+	MaxPresenceMembers int `koanf:"max_presence_members"`
+	// MaxChannelsPerConnection caps the subscriptions of one connection.
+	// 0 means the default, 100.
+	MaxChannelsPerConnection int `koanf:"max_channels_per_connection"`
+	// UserAuthenticationTimeout is how long a connection may stay without
+	// pusher:signin before it is closed. 0, the default, turns it off.
+	UserAuthenticationTimeout time.Duration `koanf:"user_authentication_timeout"`
+	// Watchlist enables watchlist events for signed-in users. Default false.
+	Watchlist bool `koanf:"watchlist"`
+	// SubscriptionCount enables pusher_internal:subscription_count events.
+	// Default false.
+	SubscriptionCount bool `koanf:"subscription_count"`
+	// CacheTTL is how long the last event of a cache channel is kept. 0
+	// means the default, 30m.
+	CacheTTL time.Duration `koanf:"cache_ttl"`
+	// Webhooks lists the URLs this app's events are delivered to.
+	Webhooks []Webhook `koanf:"webhooks"`
+}
+
+// Webhook is one delivery target of an app.
+type Webhook struct {
+	// URL is the absolute http or https URL events are POSTed to. Required.
+	URL string `koanf:"url"`
+	// Format is WebhookFormatPusher or WebhookFormatWebman. Empty means
+	// the default, pusher.
+	Format string `koanf:"format"`
+	// Events filters the events sent. Empty sends every event of the
+	// format (PusherWebhookEvents or WebmanWebhookEvents).
+	Events []string `koanf:"events"`
+	// Headers are added to every request. Their values may hold
+	// credentials, so they are never printed.
+	Headers map[string]string `koanf:"headers"`
+}
+
+// Webhook formats.
+const (
+	// WebhookFormatPusher is Pusher's webhook body, signed with
+	// X-Pusher-Key and X-Pusher-Signature.
+	WebhookFormatPusher = "pusher"
+	// WebhookFormatWebman is the body of webman/push's webhooks.
+	WebhookFormatWebman = "webman"
+)
+
+// PusherWebhookEvents are the event names of the pusher webhook format.
+var PusherWebhookEvents = []string{
+	"channel_occupied",
+	"channel_vacated",
+	"member_added",
+	"member_removed",
+	"client_event",
+	"cache_miss",
+	"subscription_count",
+}
+
+// WebmanWebhookEvents are the event names of the webman webhook format.
+var WebmanWebhookEvents = []string{
+	"channel_added",
+	"channel_removed",
+	"user_added",
+	"user_removed",
+}
+
+// Per-app defaults, applied by WithDefaults to the fields whose zero value
+// means "use the default".
+const (
+	defaultClientEventRate          = 10
+	defaultMaxPresenceMembers       = 100
+	defaultMaxChannelsPerConnection = 100
+	defaultCacheTTL                 = 30 * time.Minute
+)
+
+// Default returns the defaults of every setting, with no apps. It is the
+// first layer of Load and a usable value for tests.
+func Default() Config {
+	return Config{
+		WebSocket: WebSocket{
+			Listen:          "127.0.0.1:3131",
+			ActivityTimeout: 30 * time.Second,
+			PongTimeout:     30 * time.Second,
+			MaxMessageSize:  32 << 10,
+			WriteQueue:      1024,
+			ReadBufferSize:  1024,
+		},
+		API: API{
+			Listen:            "127.0.0.1:3232",
+			MaxBodySize:       256 << 10,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      10 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			RequestTimeout:    5 * time.Second,
+		},
+		Log: Log{
+			Level:  "info",
+			Format: "text",
+		},
+		Webhooks: Webhooks{
+			Debounce:    3 * time.Second,
+			BatchWindow: 250 * time.Millisecond,
+			BatchMax:    20,
+			Timeout:     4 * time.Second,
+			RetryFor:    5 * time.Minute,
+			QueueSize:   10000,
+		},
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// DevApp returns the app Load adds when none is configured, so that Herald
+// works out of the box with the credentials of the usual client examples.
+// Client events are on because that is what one tries first in development.
+func DevApp() App {
+	return App{
+		ID:           "app-id",
+		Key:          "app-key",
+		Secret:       "app-secret",
+		ClientEvents: true,
+	}.WithDefaults()
+}
+
+// WithDefaults returns a copy of a with the defaults filled into the fields
+// whose zero value means "use the default". UserAuthenticationTimeout is
+// left alone because its zero value means "off".
+func (a App) WithDefaults() App {
+	if a.ClientEventRate == 0 {
+		a.ClientEventRate = defaultClientEventRate
+	}
+	if a.MaxPresenceMembers == 0 {
+		a.MaxPresenceMembers = defaultMaxPresenceMembers
+	}
+	if a.MaxChannelsPerConnection == 0 {
+		a.MaxChannelsPerConnection = defaultMaxChannelsPerConnection
+	}
+	if a.CacheTTL == 0 {
+		a.CacheTTL = defaultCacheTTL
+	}
+	if len(a.Webhooks) > 0 {
+		// Copy so that filling defaults never writes into the caller's slice.
+		hooks := make([]Webhook, len(a.Webhooks))
+		copy(hooks, a.Webhooks)
+		for i := range hooks {
+			if hooks[i].Format == "" {
+				hooks[i].Format = WebhookFormatPusher
+			}
+		}
+		a.Webhooks = hooks
+	}
+	return a
+}
+
+// MatchesID reports whether a serves the app id of a REST API path: an app
+// without an ID accepts any.
+func (a App) MatchesID(id string) bool {
+	return a.ID == "" || a.ID == id
+}

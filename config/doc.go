@@ -1,0 +1,55 @@
+// Package config loads Herald's configuration into plain structs.
+//
+// # What is configurable
+//
+// The WebSocket server (websocket.*: listen address, activity and pong
+// timeouts, frame and buffer sizes, allowed origins), the REST API server
+// (api.*: listen address, body size, HTTP timeouts), the log (log.level,
+// log.format), webhook delivery (webhooks.*: debounce, batching, timeout,
+// retries, queue size), shutdown_timeout, and the apps: their credentials,
+// features, limits and webhooks. The fields of Config document every key,
+// its default and its range; Default returns the defaults.
+//
+// # Sources and precedence
+//
+// Load reads, each source overriding the previous one:
+//
+//	defaults < config file < environment < command-line flags
+//
+// The file is given by --config FILE (or -c); its format follows its
+// extension: .yaml or .yml, .toml, .json. Any key the file does not know,
+// at any depth, stops loading with an error that names it, so that a typo
+// is never silently ignored. Durations are written with a unit ("30s",
+// "250ms", "5m").
+//
+// Every scalar key has a flag named by its key path (--websocket.listen,
+// --api.listen, --shutdown_timeout, ...) and an environment variable named
+// HERALD_ followed by the key path upper-cased, with "_" for "." (see
+// EnvName): HERALD_WEBSOCKET_LISTEN, HERALD_WEBHOOKS_RETRY_FOR. List keys
+// (websocket.allowed_origins) take comma-separated values. Because key
+// names contain "_", variables are matched against a table of the known
+// keys; a HERALD_ variable that matches none is an error. Usage returns
+// the flag help.
+//
+// # Apps
+//
+// Apps come from the file, or, for the common single-app case, from
+// HERALD_APP_KEY, HERALD_APP_SECRET, HERALD_APP_ID and
+// HERALD_APP_CLIENT_EVENTS. Lists such as apps are replaced whole by a
+// later source, never merged item by item: setting HERALD_APP_KEY gives
+// exactly that one app, whatever the file lists. For the same reason apps
+// cannot inherit per-app defaults from a default list, so the per-app
+// fields whose zero value means "default" are filled after loading (see
+// App.WithDefaults). When no app is configured anywhere, Load adds DevApp
+// and sets Config.DevMode, so that Herald runs out of the box but the
+// caller can warn about the well-known credentials.
+//
+// Validate checks the result; its messages name the key and never contain
+// a secret.
+//
+// # Boundaries
+//
+// Loading uses koanf, but koanf stays inside this package: other packages
+// take the typed structs (Config, WebSocket, API, App, ...), which keeps
+// them independent of how settings are found and easy to build in tests.
+package config

@@ -1,0 +1,227 @@
+// Package herald runs the Herald broker: a Pusher-protocol push server on
+// Proto.Actor. cmd/herald is a thin main over it; a Go program embeds the
+// broker the same way:
+//
+//	cfg, err := config.Load(os.Args[1:], os.Environ())
+//	h, err := herald.New(cfg, herald.Options{})      // or Options{System: mySystem}
+//	err = h.Start()
+//	...
+//	err = h.Shutdown(ctx)
+//
+// New wires the layers (config → webhooks, transport → actors → pusher):
+// one webhook actor per app that has webhooks, the app and HTTP adapter
+// actors, and the two listeners.
+package herald
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/herald-push/herald/actors"
+	"github.com/herald-push/herald/config"
+	"github.com/herald-push/herald/transport"
+	"github.com/herald-push/herald/webhooks"
+)
+
+// Options are the optional parts of New.
+type Options struct {
+	// System is an ActorSystem the program already runs; nil makes one,
+	// which Shutdown then shuts down.
+	System *actor.ActorSystem
+	// Logger receives every log line; nil writes text or JSON to stderr
+	// at cfg.Log's level.
+	Logger *slog.Logger
+	// Mounts are extra handlers on the API listener, by ServeMux pattern.
+	Mounts map[string]http.Handler
+}
+
+// Herald is a configured broker.
+type Herald struct {
+	cfg       config.Config
+	log       *slog.Logger
+	system    *actor.ActorSystem
+	ownSystem bool
+	hooks     []*actor.PID
+	broker    *actors.Broker
+	server    *transport.Server
+}
+
+// New builds a broker from cfg; Start opens its listeners.
+func New(cfg config.Config, opts Options) (*Herald, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	h := &Herald{cfg: cfg, log: opts.Logger, system: opts.System}
+	if h.log == nil {
+		h.log = NewLogger(cfg.Log, nil)
+	}
+	if h.system == nil {
+		actorLog := slog.New(minLevel{h.log.Handler(), slog.LevelWarn}).With("component", "actor")
+		h.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog }))
+		h.ownSystem = true
+	}
+	var apps []actors.AppConfig
+	for _, a := range cfg.Apps {
+		ac := actors.AppConfig{
+			ID: a.ID, Key: a.Key, Secret: a.Secret, ClientEvents: a.ClientEvents,
+			ClientEventRate: a.ClientEventRate, MaxPresenceMembers: a.MaxPresenceMembers,
+			MaxChannelsPerConnection: a.MaxChannelsPerConnection,
+		}
+		if len(a.Webhooks) > 0 {
+			pid, err := h.system.Root.SpawnNamed(webhooks.NewProps(webhookConfig(cfg, a, h.log)), "herald-hooks-"+a.Key)
+			if err != nil {
+				h.stopHooks(time.Now())
+				return nil, fmt.Errorf("start webhooks of app %q: %w", a.Key, err)
+			}
+			h.hooks = append(h.hooks, pid)
+			ac.Hooks = pid
+		}
+		apps = append(apps, ac)
+	}
+	b, err := actors.Start(h.system, actors.Config{
+		Apps:           apps,
+		Timing:         actors.Timing{ActivityTimeout: cfg.WebSocket.ActivityTimeout, PongTimeout: cfg.WebSocket.PongTimeout},
+		Fanout:         transport.Broadcaster{},
+		Logger:         h.log,
+		RequestTimeout: cfg.API.RequestTimeout,
+	})
+	if err != nil {
+		h.stopHooks(time.Now())
+		return nil, err
+	}
+	h.broker = b
+	h.server = transport.New(b, transport.Config{
+		WebSocketListen:   cfg.WebSocket.Listen,
+		APIListen:         cfg.API.Listen,
+		MaxMessageSize:    cfg.WebSocket.MaxMessageSize,
+		ReadBufferSize:    cfg.WebSocket.ReadBufferSize,
+		WriteQueue:        cfg.WebSocket.WriteQueue,
+		AllowedOrigins:    cfg.WebSocket.AllowedOrigins,
+		ActivityTimeout:   cfg.WebSocket.ActivityTimeout,
+		PongTimeout:       cfg.WebSocket.PongTimeout,
+		MaxBodySize:       cfg.API.MaxBodySize,
+		ReadHeaderTimeout: cfg.API.ReadHeaderTimeout,
+		ReadTimeout:       cfg.API.ReadTimeout,
+		WriteTimeout:      cfg.API.WriteTimeout,
+		IdleTimeout:       cfg.API.IdleTimeout,
+		Mounts:            opts.Mounts,
+		Logger:            h.log,
+	})
+	return h, nil
+}
+
+func webhookConfig(cfg config.Config, a config.App, log *slog.Logger) webhooks.Config {
+	wc := webhooks.Config{
+		Key: a.Key, Secret: a.Secret,
+		Debounce: cfg.Webhooks.Debounce, BatchWindow: cfg.Webhooks.BatchWindow, BatchMax: cfg.Webhooks.BatchMax,
+		Timeout: cfg.Webhooks.Timeout, RetryFor: cfg.Webhooks.RetryFor, QueueSize: cfg.Webhooks.QueueSize,
+		Logger: log.With("app", a.Key, "component", "webhooks"),
+	}
+	if cfg.Webhooks.Debounce == 0 {
+		wc.Debounce = -1 // config: 0 disables; webhooks: negative disables
+	}
+	for _, w := range a.Webhooks {
+		wc.Endpoints = append(wc.Endpoints, webhooks.Endpoint{URL: w.URL, Format: w.Format, Events: w.Events, Headers: w.Headers})
+	}
+	return wc
+}
+
+// Start opens the listeners.
+func (h *Herald) Start() error {
+	if err := h.server.Start(); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	h.log.Info("herald started", "websocket", h.server.WebSocketAddr().String(), "api", h.server.APIAddr().String(), "apps", len(h.cfg.Apps))
+	return nil
+}
+
+// Broker is the running broker, for programs that talk to it directly.
+func (h *Herald) Broker() *actors.Broker { return h.broker }
+
+// WebSocketAddr is where clients connect (after Start).
+func (h *Herald) WebSocketAddr() net.Addr { return h.server.WebSocketAddr() }
+
+// APIAddr is where backends call the HTTP API (after Start).
+func (h *Herald) APIAddr() net.Addr { return h.server.APIAddr() }
+
+// Shutdown stops in order: the listeners stop accepting and every socket
+// is closed with 4200 (clients reconnect at once); the app actors stop
+// (and with them every connection and channel); pending webhooks are
+// flushed; then the actor system, if New made it. ctx bounds the whole.
+func (h *Herald) Shutdown(ctx context.Context) error {
+	var errs []error
+	if err := h.server.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("listeners: %w", err))
+	}
+	if err := h.broker.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("actors: %w", err))
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(h.cfg.ShutdownTimeout)
+	}
+	h.stopHooks(deadline)
+	if h.ownSystem {
+		h.system.Shutdown()
+	}
+	return errors.Join(errs...)
+}
+
+// stopHooks flushes every webhook actor until deadline, then stops it.
+func (h *Herald) stopHooks(deadline time.Time) {
+	for _, pid := range h.hooks {
+		wait := time.Until(deadline)
+		if wait > 0 {
+			res, err := h.system.Root.RequestFuture(pid, &webhooks.FlushRequest{Deadline: deadline}, wait+time.Second).Result()
+			if r, ok := res.(*webhooks.FlushResponse); err == nil && ok && r.Pending > 0 {
+				h.log.Warn("webhooks not delivered before shutdown", "pending", r.Pending)
+			}
+		}
+		_ = h.system.Root.StopFuture(pid).Wait()
+	}
+}
+
+// NewLogger makes the broker's logger from the log settings, writing to w
+// (stderr when nil).
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
+	if w == nil {
+		w = stderr
+	}
+	var level slog.Level
+	switch strings.ToLower(c.Level) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	o := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// minLevel raises a handler's threshold: Proto.Actor logs every dead
+// letter and supervision step at Info, which is noise at our Info level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(a), m.min}
+}
+func (m minLevel) WithGroup(n string) slog.Handler { return minLevel{m.Handler.WithGroup(n), m.min} }

@@ -1,0 +1,5 @@
+package herald
+
+import "os"
+
+var stderr = os.Stderr

@@ -1,0 +1,420 @@
+package transport
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/herald-push/herald/actors"
+	"github.com/herald-push/herald/pusher"
+)
+
+// apiHandler serves Pusher's HTTP API under /apps/{id}/. It checks the
+// request's signature and limits, then asks the broker's HTTP adapter
+// actor, and writes the answer as JSON. Every error is a JSON body
+// {"error": message, "code": status}.
+type apiHandler struct {
+	broker  *actors.Broker
+	maxBody int64
+	now     func() time.Time
+}
+
+func newAPIHandler(b *actors.Broker, cfg Config) *apiHandler {
+	return &apiHandler{broker: b, maxBody: cfg.MaxBodySize, now: time.Now}
+}
+
+// apiError is an HTTP status with a message safe to show the caller.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func fail(status int, msg string) *apiError { return &apiError{status, msg} }
+
+func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	res, err := h.serve(r)
+	if err != nil {
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			ae = fail(http.StatusInternalServerError, "internal error")
+		}
+		writeError(w, ae.status, ae.msg)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (h *apiHandler) serve(r *http.Request) (any, error) {
+	// The signed path starts at /apps/: a proxy prefix is not signed.
+	raw := r.URL.EscapedPath()
+	i := strings.Index(raw, "/apps/")
+	if i < 0 {
+		return nil, fail(http.StatusNotFound, "not found")
+	}
+	signPath := raw[i:]
+	parts := strings.Split(strings.Trim(r.URL.Path[strings.Index(r.URL.Path, "/apps/"):], "/"), "/")
+	// parts: apps, {id}, resource...
+	if len(parts) < 3 {
+		return nil, fail(http.StatusNotFound, "not found")
+	}
+	appID, route := parts[1], parts[2:]
+
+	body, err := h.readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	app, err := h.authenticate(r, appID, signPath, body)
+	if err != nil {
+		return nil, err
+	}
+	key := app.Config.Key
+	switch {
+	case len(route) == 1 && route[0] == "events":
+		if err := method(r, http.MethodPost); err != nil {
+			return nil, err
+		}
+		return h.trigger(key, body)
+	case len(route) == 1 && route[0] == "batch_events":
+		if err := method(r, http.MethodPost); err != nil {
+			return nil, err
+		}
+		return h.batch(key, body)
+	case len(route) == 1 && route[0] == "channels":
+		if err := method(r, http.MethodGet); err != nil {
+			return nil, err
+		}
+		return h.channels(key, r)
+	case len(route) == 2 && route[0] == "channels":
+		if err := method(r, http.MethodGet); err != nil {
+			return nil, err
+		}
+		return h.channel(key, route[1], r)
+	case len(route) == 3 && route[0] == "channels" && route[2] == "users":
+		if err := method(r, http.MethodGet); err != nil {
+			return nil, err
+		}
+		return h.users(key, route[1])
+	}
+	return nil, fail(http.StatusNotFound, "not found: "+truncate(r.URL.Path, 200))
+}
+
+func method(r *http.Request, want string) error {
+	if r.Method != want {
+		return fail(http.StatusMethodNotAllowed, "method not allowed: use "+want)
+	}
+	return nil
+}
+
+func (h *apiHandler) readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
+	if err != nil {
+		return nil, fail(http.StatusBadRequest, "cannot read the request body")
+	}
+	if int64(len(body)) > h.maxBody {
+		return nil, fail(http.StatusRequestEntityTooLarge, "request body too large")
+	}
+	return body, nil
+}
+
+// authenticate finds the app by auth_key and checks the signature. An
+// unknown key is 401 (the signature cannot be right); a known key with
+// another app's id is 404.
+func (h *apiHandler) authenticate(r *http.Request, appID, signPath string, body []byte) (*actors.App, error) {
+	q := r.URL.Query()
+	key := q.Get("auth_key")
+	if key == "" {
+		return nil, fail(http.StatusUnauthorized, pusher.ErrMissingAuth.Error())
+	}
+	app, ok := h.broker.App(key)
+	if !ok {
+		return nil, fail(http.StatusUnauthorized, "unknown auth_key")
+	}
+	if !app.MatchesID(appID) {
+		return nil, fail(http.StatusNotFound, "unknown app id "+truncate(appID, 64))
+	}
+	if err := pusher.VerifyREST(app.Config.Secret, r.Method, signPath, q, body, h.now()); err != nil {
+		return nil, fail(http.StatusUnauthorized, err.Error())
+	}
+	return app, nil
+}
+
+// eventBody is one event of /events or /batch_events. Data is raw so an
+// object (which webman's server passed through) can be accepted and sent
+// on as its JSON text: clients need data as a string.
+type eventBody struct {
+	Name     string          `json:"name"`
+	Data     json.RawMessage `json:"data"`
+	Channels []string        `json:"channels"`
+	Channel  string          `json:"channel"`
+	SocketID string          `json:"socket_id"`
+	Info     string          `json:"info"`
+}
+
+func (e *eventBody) toEvent() (actors.TriggerEvent, error) {
+	ev := actors.TriggerEvent{Name: e.Name, SocketID: e.SocketID}
+	if !pusher.ValidEventName(e.Name) {
+		return ev, fail(http.StatusBadRequest, "name must be 1 to 200 characters")
+	}
+	ev.Channels = e.Channels
+	if e.Channel != "" {
+		ev.Channels = append(ev.Channels, e.Channel)
+	}
+	if len(ev.Channels) == 0 {
+		return ev, fail(http.StatusBadRequest, "channels (or channel) is required")
+	}
+	if len(ev.Channels) > pusher.MaxChannelsPerTrigger {
+		return ev, fail(http.StatusBadRequest, "at most 100 channels per event")
+	}
+	for _, c := range ev.Channels {
+		if !pusher.ValidServerChannel(c) {
+			return ev, fail(http.StatusBadRequest, "invalid channel name: "+truncate(c, 210))
+		}
+	}
+	data, err := eventData(e.Data)
+	if err != nil {
+		return ev, err
+	}
+	ev.Data = data
+	if e.SocketID != "" && !pusher.ValidSocketID(e.SocketID) {
+		return ev, fail(http.StatusBadRequest, "invalid socket_id")
+	}
+	info, err := parseInfo(e.Info, "user_count", "subscription_count")
+	if err != nil {
+		return ev, err
+	}
+	ev.Info = info
+	return ev, nil
+}
+
+func eventData(raw json.RawMessage) (string, error) {
+	var data string
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		data = ""
+	case raw[0] == '"':
+		if err := json.Unmarshal(raw, &data); err != nil {
+			return "", fail(http.StatusBadRequest, "data must be a string")
+		}
+	default:
+		data = string(raw)
+	}
+	if len(data) > pusher.MaxDataSize {
+		return "", fail(http.StatusRequestEntityTooLarge, "data is larger than 10 KB")
+	}
+	return data, nil
+}
+
+func parseInfo(s string, allowed ...string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		ok := false
+		for _, w := range allowed {
+			ok = ok || a == w
+		}
+		if !ok {
+			return nil, fail(http.StatusBadRequest, "unsupported info attribute: "+truncate(a, 64))
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func decode(body []byte, v any) error {
+	if len(body) == 0 {
+		return fail(http.StatusBadRequest, "a JSON body is required")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fail(http.StatusBadRequest, "invalid JSON body")
+	}
+	return nil
+}
+
+func (h *apiHandler) trigger(key string, body []byte) (any, error) {
+	var e eventBody
+	if err := decode(body, &e); err != nil {
+		return nil, err
+	}
+	ev, err := e.toEvent()
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.ask(&actors.TriggerRequest{App: key, Events: []actors.TriggerEvent{ev}})
+	if err != nil {
+		return nil, err
+	}
+	tr := res.(*actors.TriggerResponse)
+	if len(ev.Info) == 0 {
+		return struct{}{}, nil
+	}
+	return map[string]any{"channels": infoMap(tr.Channels[0], ev.Info)}, nil
+}
+
+func (h *apiHandler) batch(key string, body []byte) (any, error) {
+	var b struct {
+		Batch []eventBody `json:"batch"`
+	}
+	if err := decode(body, &b); err != nil {
+		return nil, err
+	}
+	if len(b.Batch) == 0 {
+		return nil, fail(http.StatusBadRequest, "batch is required")
+	}
+	if len(b.Batch) > pusher.MaxBatchSize {
+		return nil, fail(http.StatusBadRequest, "at most 10 events per batch")
+	}
+	req := &actors.TriggerRequest{App: key, Batch: true}
+	wantInfo := false
+	for i := range b.Batch {
+		ev, err := b.Batch[i].toEvent()
+		if err != nil {
+			return nil, err
+		}
+		wantInfo = wantInfo || len(ev.Info) > 0
+		req.Events = append(req.Events, ev)
+	}
+	res, err := h.ask(req)
+	if err != nil {
+		return nil, err
+	}
+	if !wantInfo {
+		return struct{}{}, nil
+	}
+	tr := res.(*actors.TriggerResponse)
+	out := make([]map[string]any, len(req.Events))
+	for i, ev := range req.Events {
+		out[i] = map[string]any{}
+		for _, c := range ev.Channels {
+			for k, v := range infoAttrs(c, tr.Channels[i][c], ev.Info) {
+				out[i][k] = v
+			}
+		}
+	}
+	return map[string]any{"batch": out}, nil
+}
+
+func (h *apiHandler) channels(key string, r *http.Request) (any, error) {
+	q := r.URL.Query()
+	prefix := q.Get("filter_by_prefix")
+	info, err := parseInfo(q.Get("info"), "user_count", "subscription_count")
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range info {
+		if a == "user_count" && !strings.HasPrefix(prefix, "presence-") {
+			return nil, fail(http.StatusBadRequest, "info=user_count needs filter_by_prefix=presence-")
+		}
+	}
+	res, err := h.ask(&actors.ChannelsRequest{App: key, Prefix: prefix})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"channels": infoMap(res.(*actors.ChannelsResponse).Channels, info)}, nil
+}
+
+func (h *apiHandler) channel(key, name string, r *http.Request) (any, error) {
+	if !pusher.ValidServerChannel(name) {
+		return nil, fail(http.StatusBadRequest, "invalid channel name")
+	}
+	info, err := parseInfo(r.URL.Query().Get("info"), "user_count", "subscription_count", "cache")
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.ask(&actors.ChannelRequest{App: key, Channel: name})
+	if err != nil {
+		return nil, err
+	}
+	ci := res.(*actors.ChannelResponse).Info
+	out := map[string]any{"occupied": ci.Occupied}
+	for k, v := range infoAttrs(name, ci, info) {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (h *apiHandler) users(key, name string) (any, error) {
+	if pusher.Kind(name) != pusher.Presence || !pusher.ValidChannelName(name) {
+		return nil, fail(http.StatusBadRequest, "users are listed for presence channels only")
+	}
+	res, err := h.ask(&actors.UsersRequest{App: key, Channel: name})
+	if err != nil {
+		return nil, err
+	}
+	ids := res.(*actors.UsersResponse).IDs
+	users := make([]map[string]string, len(ids))
+	for i, id := range ids {
+		users[i] = map[string]string{"id": id}
+	}
+	return map[string]any{"users": users}, nil
+}
+
+// ask sends a query through the broker's HTTP adapter actor.
+func (h *apiHandler) ask(msg any) (any, error) {
+	res, err := h.broker.Request(msg)
+	if err != nil {
+		return nil, fail(http.StatusServiceUnavailable, "the broker did not answer in time")
+	}
+	if err, ok := res.(error); ok {
+		if errors.Is(err, actors.ErrUnknownApp) {
+			return nil, fail(http.StatusNotFound, "unknown app")
+		}
+		return nil, err
+	}
+	return res, nil
+}
+
+// infoAttrs returns the requested attributes of one channel: user_count
+// on presence channels only, subscription_count on any.
+func infoAttrs(name string, ci actors.ChannelInfo, info []string) map[string]any {
+	out := map[string]any{}
+	for _, a := range info {
+		switch a {
+		case "user_count":
+			if pusher.Kind(name) == pusher.Presence {
+				out["user_count"] = ci.Users
+			}
+		case "subscription_count":
+			out["subscription_count"] = ci.Subscriptions
+		}
+	}
+	return out
+}
+
+func infoMap(m map[string]actors.ChannelInfo, info []string) map[string]any {
+	out := make(map[string]any, len(m))
+	for name, ci := range m {
+		out[name] = infoAttrs(name, ci, info)
+	}
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error","code":500}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]any{"error": msg, "code": status})
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
