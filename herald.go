@@ -125,8 +125,13 @@ func webhookConfig(cfg config.Config, a config.App, log *slog.Logger) webhooks.C
 		Timeout: cfg.Webhooks.Timeout, RetryFor: cfg.Webhooks.RetryFor, QueueSize: cfg.Webhooks.QueueSize,
 		Logger: log.With("app", a.Key, "component", "webhooks"),
 	}
+	// In the config file 0 switches debouncing (retrying) off; in
+	// webhooks.Config 0 means the default and a negative value means off.
 	if cfg.Webhooks.Debounce == 0 {
-		wc.Debounce = -1 // config: 0 disables; webhooks: negative disables
+		wc.Debounce = -1
+	}
+	if cfg.Webhooks.RetryFor == 0 {
+		wc.RetryFor = -1
 	}
 	for _, w := range a.Webhooks {
 		wc.Endpoints = append(wc.Endpoints, webhooks.Endpoint{URL: w.URL, Format: w.Format, Events: w.Events, Headers: w.Headers})

@@ -1,0 +1,165 @@
+package webhooks
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Webhook formats: the value of Endpoint.Format.
+const (
+	// FormatPusher is Pusher's webhook body: channel_occupied,
+	// channel_vacated, member_added, member_removed, client_event,
+	// cache_miss and subscription_count.
+	FormatPusher = "pusher"
+	// FormatWebman is webman/push's body: channel_added, channel_removed,
+	// user_added and user_removed.
+	FormatWebman = "webman"
+)
+
+// Defaults applied by Config to its zero fields.
+const (
+	DefaultDebounce    = 3 * time.Second
+	DefaultBatchWindow = 250 * time.Millisecond
+	DefaultBatchMax    = 20
+	DefaultTimeout     = 4 * time.Second
+	DefaultRetryFor    = 5 * time.Minute
+	DefaultQueueSize   = 10000
+	DefaultBackoffMin  = time.Second
+	DefaultBackoffMax  = 60 * time.Second
+)
+
+// Config configures the webhook actor of one app. It is taken by value;
+// every zero field means its default, so Config{Key: k, Secret: s,
+// Endpoints: eps} is complete.
+type Config struct {
+	// Key is the app key, sent as X-Pusher-Key.
+	Key string
+	// Secret signs every body (X-Pusher-Signature). It is never logged.
+	Secret string
+	// Endpoints are the URLs this app's events are POSTed to. Each entry
+	// has its own queue and sender, even when two share a URL. None means
+	// the actor accepts facts and sends nothing.
+	Endpoints []Endpoint
+	// Debounce is how long channel_vacated and member_removed are held
+	// back, so that a matching channel_occupied or member_added arriving
+	// meanwhile cancels both (see the package doc). Zero means 3s; a
+	// negative value turns debouncing off and sends every event at once.
+	Debounce time.Duration
+	// BatchWindow is the longest an event waits for others to share its
+	// request. Zero means 250ms; a negative value sends at once.
+	BatchWindow time.Duration
+	// BatchMax is the largest number of events in one request. Zero means
+	// 20.
+	BatchMax int
+	// Timeout bounds one delivery attempt: the receiver must answer 2xx
+	// within it. Zero means 4s.
+	Timeout time.Duration
+	// RetryFor is how long a failed batch keeps being retried, counted from
+	// its first attempt. Zero means 5m; a negative value never retries.
+	RetryFor time.Duration
+	// BackoffMin is the wait before the first retry; each later wait
+	// doubles, up to BackoffMax. Zero means 1s.
+	BackoffMin time.Duration
+	// BackoffMax caps the wait between retries. Zero means 60s.
+	BackoffMax time.Duration
+	// QueueSize is the number of events waiting per endpoint (the batch in
+	// flight excluded). Events beyond it are dropped, counted and logged.
+	// Zero means 10000.
+	QueueSize int
+	// Logger receives delivery failures, drops and overflows. Nil means
+	// slog.Default(). Secrets and header values are never logged.
+	Logger *slog.Logger
+	// Client sends the requests. Nil means a client of its own (its own
+	// connection pool, Timeout as its timeout), whose idle connections are
+	// closed when the actor stops. A given client is never closed.
+	Client *http.Client
+	// Clock is the time source of debouncing, batching, retries and
+	// FlushRequest deadlines. Nil means real time; tests inject their own.
+	Clock Clock
+}
+
+// Endpoint is one delivery target.
+type Endpoint struct {
+	// URL is the absolute http or https URL events are POSTed to.
+	URL string
+	// Format is FormatPusher or FormatWebman. Empty means FormatPusher. An
+	// endpoint with another format is skipped with an error log.
+	Format string
+	// Events lists the event names, in the endpoint's format, that are
+	// sent. Empty sends every event of the format.
+	Events []string
+	// Headers are added to every request. They cannot replace
+	// Content-Type, X-Pusher-Key or X-Pusher-Signature. Their values are
+	// never logged.
+	Headers map[string]string
+}
+
+// Clock is a source of time: the real one by default, a fake one in
+// tests, so that debounce windows and backoffs need no real waiting.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine after d, unless the returned
+	// timer is stopped first (time.AfterFunc's contract).
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a pending AfterFunc call. Stop reports whether it prevented the
+// call.
+type Timer interface {
+	Stop() bool
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// withDefaults returns c with every zero field set to its default.
+// ownClient reports whether the client was made here (and so may be closed
+// by the actor).
+func (c Config) withDefaults() (cfg Config, ownClient bool) {
+	if c.Debounce == 0 {
+		c.Debounce = DefaultDebounce
+	}
+	if c.BatchWindow == 0 {
+		c.BatchWindow = DefaultBatchWindow
+	}
+	if c.BatchMax <= 0 {
+		c.BatchMax = DefaultBatchMax
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.RetryFor == 0 {
+		c.RetryFor = DefaultRetryFor
+	}
+	if c.BackoffMin <= 0 {
+		c.BackoffMin = DefaultBackoffMin
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = DefaultBackoffMax
+	}
+	if c.BackoffMax < c.BackoffMin {
+		c.BackoffMax = c.BackoffMin
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
+	}
+	if c.Client == nil {
+		var rt http.RoundTripper = http.DefaultTransport
+		if t, ok := http.DefaultTransport.(*http.Transport); ok {
+			rt = t.Clone()
+		}
+		c.Client = &http.Client{Timeout: c.Timeout, Transport: rt}
+		ownClient = true
+	}
+	return c, ownClient
+}
