@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -52,6 +53,8 @@ type Herald struct {
 	hooks     []*actor.PID
 	broker    *actors.Broker
 	server    *transport.Server
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // New builds a broker from cfg; Start opens its listeners.
@@ -161,7 +164,13 @@ func (h *Herald) APIAddr() net.Addr { return h.server.APIAddr() }
 // is closed with 4200 (clients reconnect at once); the app actors stop
 // (and with them every connection and channel); pending webhooks are
 // flushed; then the actor system, if New made it. ctx bounds the whole.
+// Calling it again returns the first call's result.
 func (h *Herald) Shutdown(ctx context.Context) error {
+	h.stopOnce.Do(func() { h.stopErr = h.shutdown(ctx) })
+	return h.stopErr
+}
+
+func (h *Herald) shutdown(ctx context.Context) error {
 	var errs []error
 	if err := h.server.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("listeners: %w", err))

@@ -16,12 +16,12 @@ import (
 func TestHandshake(t *testing.T) {
 	b := startBroker(t)
 	c1 := b.dial("/app/" + testKey + "?protocol=7")
-	f := c1.expect(pusher.EventConnectionEstablished)
+	f := c1.Expect(pusher.EventConnectionEstablished)
 	var d struct {
 		SocketID        string `json:"socket_id"`
 		ActivityTimeout int    `json:"activity_timeout"`
 	}
-	c1.dataJSON(f, &d)
+	c1.DataJSON(f, &d)
 	if !regexp.MustCompile(`^\d+\.\d+$`).MatchString(d.SocketID) {
 		t.Fatalf("socket_id %q", d.SocketID)
 	}
@@ -33,7 +33,7 @@ func TestHandshake(t *testing.T) {
 	var d2 struct {
 		SocketID string `json:"socket_id"`
 	}
-	c2.dataJSON(c2.expect(pusher.EventConnectionEstablished), &d2)
+	c2.DataJSON(c2.Expect(pusher.EventConnectionEstablished), &d2)
 	if d2.SocketID == d.SocketID {
 		t.Fatal("two sockets got the same socket_id")
 	}
@@ -42,12 +42,12 @@ func TestHandshake(t *testing.T) {
 func TestUnknownAppKeyIsRefusedWith4001(t *testing.T) {
 	b := startBroker(t)
 	c := b.dial("/app/nope")
-	f := c.expect(pusher.EventError)
+	f := c.Expect(pusher.EventError)
 	data := f["data"].(map[string]any)
 	if data["code"] != float64(4001) {
 		t.Fatalf("error %v", f)
 	}
-	if e := c.waitClose(); e.Code != 4001 {
+	if e := c.WaitClose(); e.Code != 4001 {
 		t.Fatalf("closed with %d, want 4001", e.Code)
 	}
 }
@@ -55,8 +55,8 @@ func TestUnknownAppKeyIsRefusedWith4001(t *testing.T) {
 func TestUnsupportedProtocolIsRefusedWith4007(t *testing.T) {
 	b := startBroker(t)
 	c := b.dial("/app/" + testKey + "?protocol=3")
-	c.expect(pusher.EventError)
-	if e := c.waitClose(); e.Code != 4007 {
+	c.Expect(pusher.EventError)
+	if e := c.WaitClose(); e.Code != 4007 {
 		t.Fatalf("closed with %d, want 4007", e.Code)
 	}
 }
@@ -64,9 +64,9 @@ func TestUnsupportedProtocolIsRefusedWith4007(t *testing.T) {
 func TestPublicChannelReceivesAPIEventExactly(t *testing.T) {
 	b := startBroker(t)
 	c := b.connect()
-	c.subscribe("user-1")
-	b.trigger("user-1", "message", `{"text":"hi \"there\""}`, nil)
-	f := c.expect("message")
+	c.Subscribe("user-1")
+	b.api.Trigger("user-1", "message", `{"text":"hi \"there\""}`, nil)
+	f := c.Expect("message")
 	if f["channel"] != "user-1" || f["data"] != `{"text":"hi \"there\""}` {
 		t.Fatalf("frame %v", f)
 	}
@@ -78,8 +78,8 @@ func TestPublicChannelReceivesAPIEventExactly(t *testing.T) {
 func TestPingPong(t *testing.T) {
 	b := startBroker(t)
 	c := b.connect()
-	c.send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
-	f := c.expect(pusher.EventPong)
+	c.Send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
+	f := c.Expect(pusher.EventPong)
 	if f["data"] != "{}" {
 		t.Fatalf("pong %v", f)
 	}
@@ -88,12 +88,12 @@ func TestPingPong(t *testing.T) {
 func TestPrivateChannelAuth(t *testing.T) {
 	b := startBroker(t)
 	c := b.connect()
-	c.subscribe("private-orders")
+	c.Subscribe("private-orders")
 
-	want := sign(testSecret, c.socketID+":private-bad")
-	c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{
+	want := sign(testSecret, c.SocketID+":private-bad")
+	c.Send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{
 		"channel": "private-bad", "auth": testKey + ":" + strings.Repeat("0", 64)}})
-	f := c.expect(pusher.EventSubscriptionError)
+	f := c.Expect(pusher.EventSubscriptionError)
 	if f["channel"] != "private-bad" {
 		t.Fatalf("frame %v", f)
 	}
@@ -102,21 +102,21 @@ func TestPrivateChannelAuth(t *testing.T) {
 		Error  string `json:"error"`
 		Status int    `json:"status"`
 	}
-	c.dataJSON(f, &e)
+	c.DataJSON(f, &e)
 	if e.Status != 401 || strings.Contains(f["data"].(string), want) {
 		t.Fatalf("refusal %v (must not reveal the signature)", f)
 	}
 	// Missing auth is refused the same way; the socket stays usable.
-	c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{"channel": "private-none"}})
-	c.expect(pusher.EventSubscriptionError)
-	b.trigger("private-orders", "created", "1", nil)
-	c.expect("created")
+	c.Send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{"channel": "private-none"}})
+	c.Expect(pusher.EventSubscriptionError)
+	b.api.Trigger("private-orders", "created", "1", nil)
+	c.Expect("created")
 }
 
 func TestPresenceMembersArePerUser(t *testing.T) {
 	b := startBroker(t)
 	alice1 := b.connect()
-	f := alice1.subscribePresence("presence-room", "alice", map[string]string{"name": "Alice"})
+	f := alice1.SubscribePresence("presence-room", "alice", map[string]string{"name": "Alice"})
 	var p struct {
 		Presence struct {
 			IDs   []string                  `json:"ids"`
@@ -124,43 +124,43 @@ func TestPresenceMembersArePerUser(t *testing.T) {
 			Count int                       `json:"count"`
 		} `json:"presence"`
 	}
-	alice1.dataJSON(f, &p)
+	alice1.DataJSON(f, &p)
 	if p.Presence.Count != 1 || p.Presence.IDs[0] != "alice" || p.Presence.Hash["alice"]["name"] != "Alice" {
 		t.Fatalf("presence %+v", p)
 	}
 
 	bob := b.connect()
-	bob.subscribePresence("presence-room", "bob", nil)
+	bob.SubscribePresence("presence-room", "bob", nil)
 	var added struct {
 		UserID string `json:"user_id"`
 	}
-	alice1.dataJSON(alice1.expect(pusher.EventMemberAdded), &added)
+	alice1.DataJSON(alice1.Expect(pusher.EventMemberAdded), &added)
 	if added.UserID != "bob" {
 		t.Fatalf("member_added %+v", added)
 	}
 
 	// Alice's second tab: bob sees no second member_added.
 	alice2 := b.connect()
-	alice2.subscribePresence("presence-room", "alice", map[string]string{"name": "Alice"})
-	bob.quiet(200 * time.Millisecond)
+	alice2.SubscribePresence("presence-room", "alice", map[string]string{"name": "Alice"})
+	bob.Quiet(200 * time.Millisecond)
 
-	code, res := b.call("GET", "/apps/"+testID+"/channels/presence-room/users", nil, nil)
+	code, res := b.api.Call("GET", "/apps/"+testID+"/channels/presence-room/users", nil, nil)
 	if code != 200 || len(res["users"].([]any)) != 2 {
 		t.Fatalf("users %d %v", code, res)
 	}
-	code, res = b.call("GET", "/apps/"+testID+"/channels/presence-room", url.Values{"info": {"user_count,subscription_count"}}, nil)
+	code, res = b.api.Call("GET", "/apps/"+testID+"/channels/presence-room", url.Values{"info": {"user_count,subscription_count"}}, nil)
 	if code != 200 || res["user_count"] != float64(2) || res["subscription_count"] != float64(3) || res["occupied"] != true {
 		t.Fatalf("channel %d %v", code, res)
 	}
 
 	// One tab closing removes nobody; the last one does.
-	_ = alice1.conn.WriteClose(1000, nil)
-	bob.quiet(200 * time.Millisecond)
-	alice2.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": "presence-room"}})
+	_ = alice1.Conn.WriteClose(1000, nil)
+	bob.Quiet(200 * time.Millisecond)
+	alice2.Send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": "presence-room"}})
 	var removed struct {
 		UserID string `json:"user_id"`
 	}
-	bob.dataJSON(bob.expect(pusher.EventMemberRemoved), &removed)
+	bob.DataJSON(bob.Expect(pusher.EventMemberRemoved), &removed)
 	if removed.UserID != "alice" {
 		t.Fatalf("member_removed %+v", removed)
 	}
@@ -170,19 +170,19 @@ func TestPresenceRefusesBadChannelData(t *testing.T) {
 	b := startBroker(t)
 	c := b.connect()
 	cd := `{"user_info":{}}`
-	c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{
+	c.Send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{
 		"channel": "presence-x", "channel_data": cd,
-		"auth": testKey + ":" + sign(testSecret, c.socketID+":presence-x:"+cd)}})
-	c.expect(pusher.EventSubscriptionError)
+		"auth": testKey + ":" + sign(testSecret, c.SocketID+":presence-x:"+cd)}})
+	c.Expect(pusher.EventSubscriptionError)
 	// user_info is optional (webman required it).
 	cd = `{"user_id":7}`
-	c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{
+	c.Send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{
 		"channel": "presence-x", "channel_data": cd,
-		"auth": testKey + ":" + sign(testSecret, c.socketID+":presence-x:"+cd)}})
+		"auth": testKey + ":" + sign(testSecret, c.SocketID+":presence-x:"+cd)}})
 	var p struct {
 		Presence struct{ IDs []string } `json:"presence"`
 	}
-	c.dataJSON(c.expect(pusher.EventSubscriptionSucceeded), &p)
+	c.DataJSON(c.Expect(pusher.EventSubscriptionSucceeded), &p)
 	if len(p.Presence.IDs) != 1 || p.Presence.IDs[0] != "7" {
 		t.Fatalf("ids %v", p.Presence.IDs)
 	}
@@ -191,71 +191,71 @@ func TestPresenceRefusesBadChannelData(t *testing.T) {
 func TestPresenceMemberCap(t *testing.T) {
 	b := startBroker(t, func(ac *actors.Config, _ *transport.Config) { ac.Apps[0].MaxPresenceMembers = 2 })
 	for _, u := range []string{"a", "b"} {
-		b.connect().subscribePresence("presence-full", u, nil)
+		b.connect().SubscribePresence("presence-full", u, nil)
 	}
 	c := b.connect()
 	cd := `{"user_id":"c"}`
-	c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{
+	c.Send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{
 		"channel": "presence-full", "channel_data": cd,
-		"auth": testKey + ":" + sign(testSecret, c.socketID+":presence-full:"+cd)}})
-	c.expect(pusher.EventSubscriptionError)
+		"auth": testKey + ":" + sign(testSecret, c.SocketID+":presence-full:"+cd)}})
+	c.Expect(pusher.EventSubscriptionError)
 }
 
 func TestClientEvents(t *testing.T) {
 	b := startBroker(t)
 	a, o := b.connect(), b.connect()
-	a.subscribe("private-chat")
-	o.subscribe("private-chat")
-	a.send(map[string]any{"event": "client-typing", "channel": "private-chat", "data": map[string]any{"who": "a"}})
-	f := o.expect("client-typing")
+	a.Subscribe("private-chat")
+	o.Subscribe("private-chat")
+	a.Send(map[string]any{"event": "client-typing", "channel": "private-chat", "data": map[string]any{"who": "a"}})
+	f := o.Expect("client-typing")
 	if f["data"] != `{"who":"a"}` || f["channel"] != "private-chat" {
 		t.Fatalf("frame %v", f)
 	}
-	a.quiet(200 * time.Millisecond) // never echoed
+	a.Quiet(200 * time.Millisecond) // never echoed
 
 	// On presence channels the sender's user_id is added.
-	a.subscribePresence("presence-chat", "ann", nil)
-	o.subscribePresence("presence-chat", "otto", nil)
-	a.expect(pusher.EventMemberAdded)
-	a.send(map[string]any{"event": "client-wave", "channel": "presence-chat", "data": "hi"})
-	f = o.expect("client-wave")
+	a.SubscribePresence("presence-chat", "ann", nil)
+	o.SubscribePresence("presence-chat", "otto", nil)
+	a.Expect(pusher.EventMemberAdded)
+	a.Send(map[string]any{"event": "client-wave", "channel": "presence-chat", "data": "hi"})
+	f = o.Expect("client-wave")
 	if f["user_id"] != "ann" || f["data"] != `"hi"` {
 		t.Fatalf("frame %v", f)
 	}
 
 	// Public channels, unsubscribed channels and names without client- are refused with 4301.
-	a.subscribe("public-room")
+	a.Subscribe("public-room")
 	for _, ev := range []map[string]any{
 		{"event": "client-x", "channel": "public-room", "data": "{}"},
 		{"event": "client-x", "channel": "private-elsewhere", "data": "{}"},
 		{"event": "typing", "channel": "private-chat", "data": "{}"},
 	} {
-		a.send(ev)
-		e := a.expect(pusher.EventError)
+		a.Send(ev)
+		e := a.Expect(pusher.EventError)
 		if e["data"].(map[string]any)["code"] != float64(4301) {
 			t.Fatalf("error %v for %v", e, ev)
 		}
 	}
-	o.quiet(100 * time.Millisecond)
+	o.Quiet(100 * time.Millisecond)
 }
 
 func TestClientEventRateLimit(t *testing.T) {
 	b := startBroker(t)
 	a, o := b.connect(), b.connect()
-	a.subscribe("private-fast")
-	o.subscribe("private-fast")
+	a.Subscribe("private-fast")
+	o.Subscribe("private-fast")
 	for i := 0; i < 15; i++ {
-		a.send(map[string]any{"event": "client-n", "channel": "private-fast", "data": i})
+		a.Send(map[string]any{"event": "client-n", "channel": "private-fast", "data": i})
 	}
 	got := 0
 	for i := 0; i < 10; i++ {
-		o.expect("client-n")
+		o.Expect("client-n")
 		got++
 	}
-	o.quiet(200 * time.Millisecond)
+	o.Quiet(200 * time.Millisecond)
 	errs := 0
 	for i := 0; i < 5; i++ {
-		e := a.expect(pusher.EventError)
+		e := a.Expect(pusher.EventError)
 		if e["data"].(map[string]any)["code"] == float64(4301) {
 			errs++
 		}
@@ -264,23 +264,23 @@ func TestClientEventRateLimit(t *testing.T) {
 		t.Fatalf("delivered %d, refused %d", got, errs)
 	}
 	// The socket stays open.
-	a.send(map[string]any{"event": "pusher:ping"})
-	a.expect(pusher.EventPong)
+	a.Send(map[string]any{"event": "pusher:ping"})
+	a.Expect(pusher.EventPong)
 }
 
 func TestClientEventsOffForApp(t *testing.T) {
 	b := startBroker(t)
 	c := b.dial("/app/quiet-key")
-	f := c.expect(pusher.EventConnectionEstablished)
+	f := c.Expect(pusher.EventConnectionEstablished)
 	var d struct {
 		SocketID string `json:"socket_id"`
 	}
-	c.dataJSON(f, &d)
-	c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{
+	c.DataJSON(f, &d)
+	c.Send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{
 		"channel": "private-q", "auth": "quiet-key:" + sign("quiet-secret", d.SocketID+":private-q")}})
-	c.expect(pusher.EventSubscriptionSucceeded)
-	c.send(map[string]any{"event": "client-x", "channel": "private-q", "data": "{}"})
-	if e := c.expect(pusher.EventError); e["data"].(map[string]any)["code"] != float64(4301) {
+	c.Expect(pusher.EventSubscriptionSucceeded)
+	c.Send(map[string]any{"event": "client-x", "channel": "private-q", "data": "{}"})
+	if e := c.Expect(pusher.EventError); e["data"].(map[string]any)["code"] != float64(4301) {
 		t.Fatalf("error %v", e)
 	}
 }
@@ -288,9 +288,9 @@ func TestClientEventsOffForApp(t *testing.T) {
 func TestBadInputHarmsOnlyThatSocket(t *testing.T) {
 	b := startBroker(t, func(_ *actors.Config, tc *transport.Config) { tc.MaxMessageSize = 4096 })
 	good := b.connect()
-	good.subscribe("news")
+	good.Subscribe("news")
 	bad := b.connect()
-	bad.subscribe("news")
+	bad.Subscribe("news")
 
 	cases := []struct {
 		name  string
@@ -305,30 +305,30 @@ func TestBadInputHarmsOnlyThatSocket(t *testing.T) {
 		{"server-to-user channel", []byte(`{"event":"pusher:subscribe","data":{"channel":"#server-to-user-1"}}`)},
 	}
 	for _, tc := range cases {
-		bad.sendRaw(tc.frame)
-		f := bad.next()
+		bad.SendRaw(tc.frame)
+		f := bad.Next()
 		if f["event"] != pusher.EventError && f["event"] != pusher.EventSubscriptionError {
 			t.Fatalf("%s: got %v", tc.name, f)
 		}
 	}
-	if err := bad.conn.WriteMessage(gws.OpcodeBinary, []byte{1, 2, 3}); err != nil {
+	if err := bad.Conn.WriteMessage(gws.OpcodeBinary, []byte{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
-	bad.expect(pusher.EventError)
+	bad.Expect(pusher.EventError)
 
-	b.trigger("news", "headline", "1", nil)
-	good.expect("headline")
-	bad.expect("headline")
+	b.api.Trigger("news", "headline", "1", nil)
+	good.Expect("headline")
+	bad.Expect("headline")
 
 	// An oversized frame closes that socket (1009) and only that one.
-	if err := bad.conn.WriteMessage(gws.OpcodeText, []byte(`{"event":"client-x","data":"`+strings.Repeat("x", 5000)+`"}`)); err != nil {
+	if err := bad.Conn.WriteMessage(gws.OpcodeText, []byte(`{"event":"client-x","data":"`+strings.Repeat("x", 5000)+`"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if e := bad.waitClose(); e.Code != 1009 {
+	if e := bad.WaitClose(); e.Code != 1009 {
 		t.Fatalf("closed with %d, want 1009", e.Code)
 	}
-	b.trigger("news", "headline", "2", nil)
-	if f := good.expect("headline"); f["data"] != "2" {
+	b.api.Trigger("news", "headline", "2", nil)
+	if f := good.Expect("headline"); f["data"] != "2" {
 		t.Fatalf("frame %v", f)
 	}
 }
@@ -336,17 +336,17 @@ func TestBadInputHarmsOnlyThatSocket(t *testing.T) {
 func TestDuplicateSubscribeAndStrayUnsubscribe(t *testing.T) {
 	b := startBroker(t)
 	c := b.connect()
-	c.subscribe("dup")
-	c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{"channel": "dup"}})
-	c.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": "never"}})
-	c.quiet(200 * time.Millisecond)
-	code, res := b.call("GET", "/apps/"+testID+"/channels/dup", url.Values{"info": {"subscription_count"}}, nil)
+	c.Subscribe("dup")
+	c.Send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{"channel": "dup"}})
+	c.Send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": "never"}})
+	c.Quiet(200 * time.Millisecond)
+	code, res := b.api.Call("GET", "/apps/"+testID+"/channels/dup", url.Values{"info": {"subscription_count"}}, nil)
 	if code != 200 || res["subscription_count"] != float64(1) {
 		t.Fatalf("%d %v", code, res)
 	}
-	c.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": "dup"}})
+	c.Send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": "dup"}})
 	waitFor(t, func() bool {
-		_, res := b.call("GET", "/apps/"+testID+"/channels/dup", nil, nil)
+		_, res := b.api.Call("GET", "/apps/"+testID+"/channels/dup", nil, nil)
 		return res["occupied"] == false
 	})
 }
@@ -356,11 +356,11 @@ func TestServerPingsIdleClientAndClosesWith4201(t *testing.T) {
 		ac.Timing = actors.Timing{ActivityTimeout: time.Second, PongTimeout: 500 * time.Millisecond}
 	})
 	c := b.connect()
-	f := c.expect(pusher.EventPing)
-	c.send(map[string]any{"event": "pusher:pong", "data": map[string]any{}})
+	f := c.Expect(pusher.EventPing)
+	c.Send(map[string]any{"event": "pusher:pong", "data": map[string]any{}})
 	// Answered: the next ping comes after another idle second, not a close.
-	c.expect(pusher.EventPing)
-	if e := c.waitClose(); e.Code != 4201 {
+	c.Expect(pusher.EventPing)
+	if e := c.WaitClose(); e.Code != 4201 {
 		t.Fatalf("closed with %d, want 4201 (%v)", e.Code, f)
 	}
 }
@@ -369,7 +369,7 @@ func TestShutdownClosesSocketsWith4200(t *testing.T) {
 	b := startBroker(t)
 	c := b.connect()
 	go func() { _ = b.srv.Shutdown(t.Context()) }()
-	if e := c.waitClose(); e.Code != 4200 {
+	if e := c.WaitClose(); e.Code != 4200 {
 		t.Fatalf("closed with %d, want 4200", e.Code)
 	}
 }
