@@ -29,6 +29,7 @@ import (
 	"github.com/herald-push/herald/actors"
 	"github.com/herald-push/herald/config"
 	"github.com/herald-push/herald/transport"
+	"github.com/herald-push/herald/web"
 	"github.com/herald-push/herald/webhooks"
 )
 
@@ -41,6 +42,8 @@ type Options struct {
 	// at cfg.Log's level.
 	Logger *slog.Logger
 	// Mounts are extra handlers on the API listener, by ServeMux pattern.
+	// The JavaScript client is always served (/push.js and webman's
+	// /plugin/webman/push/push.js); in dev mode so is the demo at /demo/.
 	Mounts map[string]http.Handler
 }
 
@@ -101,6 +104,20 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		return nil, err
 	}
 	h.broker = b
+	mounts := map[string]http.Handler{}
+	client := web.ClientHandler()
+	for _, p := range web.ClientPaths() {
+		mounts[p] = client
+	}
+	if cfg.DevMode && len(cfg.Apps) > 0 {
+		app := cfg.Apps[0]
+		mounts["/demo/"] = web.DemoHandler(web.Demo{AppKey: app.Key, Secret: app.Secret,
+			WebSocketURL: demoURL(cfg.WebSocket.Listen),
+			Publish:      func(ch, ev, data string) error { return h.Trigger(app.Key, ch, ev, data) }})
+	}
+	for p, m := range opts.Mounts {
+		mounts[p] = m
+	}
 	h.server = transport.New(b, transport.Config{
 		WebSocketListen:   cfg.WebSocket.Listen,
 		APIListen:         cfg.API.Listen,
@@ -115,7 +132,7 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		ReadTimeout:       cfg.API.ReadTimeout,
 		WriteTimeout:      cfg.API.WriteTimeout,
 		IdleTimeout:       cfg.API.IdleTimeout,
-		Mounts:            opts.Mounts,
+		Mounts:            mounts,
 		Logger:            h.log,
 	})
 	return h, nil
@@ -140,6 +157,30 @@ func webhookConfig(cfg config.Config, a config.App, log *slog.Logger) webhooks.C
 		wc.Endpoints = append(wc.Endpoints, webhooks.Endpoint{URL: w.URL, Format: w.Format, Events: w.Events, Headers: w.Headers})
 	}
 	return wc
+}
+
+// demoURL is the WebSocket URL the demo page uses; empty lets the page
+// derive it from its own address (when the listener is on all interfaces).
+func demoURL(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return ""
+	}
+	return "ws://" + net.JoinHostPort(host, port)
+}
+
+// Trigger publishes one event on one channel of the app whose key is key,
+// as POST /events would.
+func (h *Herald) Trigger(key, channel, event, data string) error {
+	res, err := h.broker.Request(&actors.TriggerRequest{App: key,
+		Events: []actors.TriggerEvent{{Name: event, Data: data, Channels: []string{channel}}}})
+	if err != nil {
+		return err
+	}
+	if err, ok := res.(error); ok {
+		return err
+	}
+	return nil
 }
 
 // Start opens the listeners.

@@ -35,9 +35,7 @@ func run(args, environ []string) int {
 	if cfg.DevMode {
 		log.Warn("NO APPS CONFIGURED: running the dev app (id app-id, key app-key, secret app-secret) with the demo at /demo/. Never expose this to a network; configure apps with --config.")
 	}
-	opts := herald.Options{Logger: log}
-	opts.Mounts = mounts(cfg)
-	h, err := herald.New(cfg, opts)
+	h, err := herald.New(cfg, herald.Options{Logger: log})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
