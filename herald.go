@@ -79,7 +79,9 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		ac := actors.AppConfig{
 			ID: a.ID, Key: a.Key, Secret: a.Secret, ClientEvents: a.ClientEvents,
 			ClientEventRate: a.ClientEventRate, MaxPresenceMembers: a.MaxPresenceMembers,
-			MaxChannelsPerConnection: a.MaxChannelsPerConnection,
+			MaxChannelsPerConnection:  a.MaxChannelsPerConnection,
+			UserAuthenticationTimeout: a.UserAuthenticationTimeout, Watchlist: a.Watchlist,
+			SubscriptionCount: a.SubscriptionCount, CacheTTL: a.CacheTTL,
 		}
 		if len(a.Webhooks) > 0 {
 			pid, err := h.system.Root.SpawnNamed(webhooks.NewProps(webhookConfig(cfg, a, h.log)), "herald-hooks-"+a.Key)

@@ -31,6 +31,8 @@ func (a *apiActor) Receive(ctx actor.Context) {
 		a.route(ctx, m.App)
 	case *UsersRequest:
 		a.route(ctx, m.App)
+	case *TerminateUserRequest:
+		a.route(ctx, m.App)
 	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
 	default:
 		a.log.Warn("api: unexpected message", "type", typeName(m))

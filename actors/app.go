@@ -34,6 +34,8 @@ type appActor struct {
 	channels map[string]*channelEntry
 	byPID    map[string]string // channel PID id → channel name
 	gen      uint64            // makes each channel actor's name unique
+	users    *userIndex        // signed-in connections and watchlists
+	cache    *cacheStore       // last event of each cache channel
 }
 
 type channelEntry struct {
@@ -44,7 +46,8 @@ type channelEntry struct {
 
 func newAppProps(app *appInfo) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &appActor{app: app, channels: make(map[string]*channelEntry), byPID: make(map[string]string)}
+		return &appActor{app: app, channels: make(map[string]*channelEntry), byPID: make(map[string]string),
+			users: newUserIndex(), cache: newCacheStore(app.cfg.CacheTTL)}
 	}, actor.WithSupervisor(stopOnPanic))
 }
 
@@ -70,6 +73,10 @@ func (a *appActor) Receive(ctx actor.Context) {
 		a.onStats(ctx, m)
 	case *actor.Terminated:
 		a.onTerminated(m)
+	case *SignedIn:
+		a.onSignedIn(m)
+	case *TerminateUserRequest:
+		a.onTerminateUser(ctx, m)
 	case *TriggerRequest:
 		a.onTrigger(ctx, m)
 	case *ChannelsRequest:
@@ -110,6 +117,11 @@ func (a *appActor) onJoin(ctx actor.Context, m *Join) {
 		a.byPID[pid.Id] = m.Channel
 	}
 	e.joins++
+	if pusher.IsCache(m.Channel) {
+		if c := a.cache.get(m.Channel, time.Now()); c != nil {
+			m.Cached = c.frame
+		}
+	}
 	ctx.Send(e.pid, m)
 }
 
@@ -144,7 +156,83 @@ func (a *appActor) onTerminated(m *actor.Terminated) {
 		if e := a.channels[name]; e != nil && e.pid.Id == m.Who.Id {
 			a.forget(name, e)
 		}
+		return
 	}
+	// A connection ended: forget its signin, and tell its user's watchers
+	// if it was the user's last connection.
+	if c, offline := a.users.remove(m.Who.Id); c != nil && offline && a.app.cfg.Watchlist {
+		a.notifyWatchers(c.userID, "offline")
+	}
+}
+
+func (a *appActor) onSignedIn(m *SignedIn) {
+	c := &userConn{pid: m.Conn, out: m.Out, socketID: m.SocketID, userID: m.UserID}
+	if a.app.cfg.Watchlist {
+		c.watchlist = m.Watchlist
+	}
+	cameOnline, online := a.users.add(c)
+	if !a.app.cfg.Watchlist {
+		return
+	}
+	if len(online) > 0 {
+		m.Out.Send(watchlistFrame("online", online))
+	}
+	if cameOnline {
+		a.notifyWatchers(m.UserID, "online")
+	}
+}
+
+// notifyWatchers sends one watchlist event about userID to every
+// connection watching it.
+func (a *appActor) notifyWatchers(userID, name string) {
+	ws := a.users.watchersOf(userID)
+	if len(ws) == 0 {
+		return
+	}
+	frame := watchlistFrame(name, []string{userID})
+	for _, c := range ws {
+		c.out.Send(frame)
+	}
+}
+
+func watchlistFrame(name string, ids []string) []byte {
+	data := []byte(`{"events":[{"name":`)
+	data = pusher.AppendString(data, name)
+	data = append(data, `,"user_ids":[`...)
+	for i, id := range ids {
+		if i > 0 {
+			data = append(data, ',')
+		}
+		data = pusher.AppendString(data, id)
+	}
+	data = append(data, "]}]}"...)
+	return pusher.AppendEvent(nil, pusher.EventWatchlist, "", string(data), "")
+}
+
+func (a *appActor) onTerminateUser(ctx actor.Context, m *TerminateUserRequest) {
+	conns := a.users.conns(m.UserID)
+	for _, c := range conns {
+		c.out.Send(pusher.AppendError(nil, int(pusher.CloseUnauthorized), "Connection terminated by the app"))
+		c.out.Close(pusher.CloseUnauthorized, "Connection terminated by the app")
+	}
+	ctx.Respond(&TerminateUserResponse{Closed: len(conns)})
+}
+
+// sendToUser writes a #server-to-user-{id} event to every connection
+// signed in as that user, but the socket except.
+func (a *appActor) sendToUser(channel string, frame []byte, except string) {
+	userID := channel[len(pusher.ServerToUserPrefix):]
+	conns := a.users.conns(userID)
+	if len(conns) == 0 {
+		return
+	}
+	sh := a.app.fanout.Share(frame)
+	for _, c := range conns {
+		if except == "" || c.socketID != except {
+			c.out.SendShared(sh)
+		}
+	}
+	sh.Release()
 }
 
 func (a *appActor) forget(name string, e *channelEntry) {
@@ -154,14 +242,26 @@ func (a *appActor) forget(name string, e *channelEntry) {
 
 func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 	res := &TriggerResponse{}
+	now := time.Now()
 	for _, ev := range m.Events {
 		for _, ch := range ev.Channels {
 			e := a.channels[ch]
-			if e == nil {
+			kind := pusher.Kind(ch)
+			cache := pusher.IsCache(ch)
+			if e == nil && kind != pusher.ServerToUser && !cache {
 				continue
 			}
 			frame := pusher.AppendEvent(make([]byte, 0, len(ev.Data)+len(ev.Name)+len(ch)+48), ev.Name, ch, ev.Data, "")
-			ctx.Send(e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID})
+			switch {
+			case kind == pusher.ServerToUser:
+				a.sendToUser(ch, frame, ev.SocketID)
+				continue
+			case cache:
+				a.cache.put(ch, ev.Name, ev.Data, frame, now)
+			}
+			if e != nil {
+				ctx.Send(e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID})
+			}
 		}
 		var infos map[string]ChannelInfo
 		if len(ev.Info) > 0 {
@@ -193,7 +293,14 @@ func (a *appActor) onChannels(ctx actor.Context, m *ChannelsRequest) {
 }
 
 func (a *appActor) onChannel(ctx actor.Context, m *ChannelRequest) {
-	ctx.Respond(&ChannelResponse{Info: a.info(m.Channel)})
+	res := &ChannelResponse{Info: a.info(m.Channel)}
+	if pusher.IsCache(m.Channel) {
+		now := time.Now()
+		if c := a.cache.get(m.Channel, now); c != nil {
+			res.Cache = &CachedEvent{Event: c.event, Data: c.data, TTL: c.expires.Sub(now)}
+		}
+	}
+	ctx.Respond(res)
 }
 
 func (a *appActor) onUsers(ctx actor.Context, m *UsersRequest) {

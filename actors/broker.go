@@ -25,6 +25,16 @@ type AppConfig struct {
 	MaxPresenceMembers int
 	// MaxChannelsPerConnection caps subscriptions per socket (default 100).
 	MaxChannelsPerConnection int
+	// UserAuthenticationTimeout closes connections that neither sign in
+	// nor hold a private or presence subscription within it (0: off).
+	UserAuthenticationTimeout time.Duration
+	// Watchlist sends watchlist events to signed-in users.
+	Watchlist bool
+	// SubscriptionCount sends pusher_internal:subscription_count to the
+	// subscribers of non-presence channels when their count changes.
+	SubscriptionCount bool
+	// CacheTTL is how long a cache channel keeps its last event (default 30m).
+	CacheTTL time.Duration
 	// Hooks is the app's webhook actor, told of every ChannelOccupied and
 	// the other facts; nil means no webhooks.
 	Hooks *actor.PID
@@ -39,6 +49,9 @@ func (c AppConfig) withDefaults() AppConfig {
 	}
 	if c.MaxChannelsPerConnection <= 0 {
 		c.MaxChannelsPerConnection = 100
+	}
+	if c.CacheTTL <= 0 {
+		c.CacheTTL = 30 * time.Minute
 	}
 	return c
 }

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -22,7 +23,16 @@ type channelActor struct {
 	index   map[string]int // connection PID id → position in subs
 	members *memberSet     // presence channels only
 	joins   uint64
+
+	// subscription_count coalescing: at most one frame a second.
+	countSent    int // the count last sent (-1: none yet)
+	countSentAt  time.Time
+	countTimer   *time.Timer // pending send, nil when none
+	countEnabled bool
 }
+
+// countTick sends a coalesced subscription_count.
+type countTick struct{}
 
 type subscriber struct {
 	conn     *actor.PID
@@ -33,7 +43,8 @@ type subscriber struct {
 
 func newChannelProps(app *appInfo, name string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		a := &channelActor{app: app, name: name, kind: pusher.Kind(name), index: make(map[string]int)}
+		a := &channelActor{app: app, name: name, kind: pusher.Kind(name), index: make(map[string]int), countSent: -1}
+		a.countEnabled = app.cfg.SubscriptionCount && a.kind != pusher.Presence
 		if a.kind == pusher.Presence {
 			a.members = newMemberSet()
 		}
@@ -56,7 +67,13 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.onClientEvent(m)
 	case *UsersRequest:
 		a.onUsers(ctx)
-	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	case *countTick:
+		a.onCountTick()
+	case *actor.Stopped:
+		if a.countTimer != nil {
+			a.countTimer.Stop()
+		}
+	case *actor.Started, *actor.Stopping, *actor.Restarting:
 	default:
 		a.app.log.Warn("channel: unexpected message", "type", typeName(m), "channel", a.name)
 	}
@@ -100,7 +117,54 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 		data = string(pusher.AppendPresenceData(nil, a.members.list()))
 	}
 	m.Out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionSucceeded, a.name, data, ""))
+	if pusher.IsCache(a.name) {
+		a.sendCached(m)
+	}
 	ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self()})
+	a.countChanged(ctx)
+}
+
+// sendCached gives a new subscriber of a cache channel the last event, or
+// pusher:cache_miss (with a cache_miss webhook) when there is none. Its
+// data is "{}" rather than absent: webman's push.js parses every data.
+func (a *channelActor) sendCached(m *Join) {
+	if m.Cached != nil {
+		m.Out.Send(m.Cached)
+		return
+	}
+	m.Out.Send(pusher.AppendEvent(nil, pusher.EventCacheMiss, a.name, "{}", ""))
+	a.fact(&CacheMissed{App: a.app.id, Channel: a.name, At: time.Now()})
+}
+
+// countChanged sends subscription_count now, or once a second has passed
+// since the last one, so a busy channel sends at most one a second.
+func (a *channelActor) countChanged(ctx actor.Context) {
+	if !a.countEnabled || a.countTimer != nil {
+		return
+	}
+	if wait := time.Second - time.Since(a.countSentAt); wait > 0 {
+		self, root := ctx.Self(), a.app.system.Root
+		a.countTimer = time.AfterFunc(wait, func() { root.Send(self, &countTick{}) })
+		return
+	}
+	a.sendCount()
+}
+
+func (a *channelActor) onCountTick() {
+	a.countTimer = nil
+	a.sendCount()
+}
+
+func (a *channelActor) sendCount() {
+	n := len(a.subs)
+	if n == a.countSent {
+		return
+	}
+	a.countSent, a.countSentAt = n, time.Now()
+	data := strconv.AppendInt([]byte(`{"subscription_count":`), int64(n), 10)
+	data = append(data, '}')
+	a.broadcast(pusher.AppendEvent(nil, pusher.EventSubscriptionCount, a.name, string(data), ""), "")
+	a.fact(&SubscriptionCountChanged{App: a.app.id, Channel: a.name, Count: n, At: a.countSentAt})
 }
 
 func (a *channelActor) onLeave(ctx actor.Context, conn *actor.PID) {
@@ -125,6 +189,7 @@ func (a *channelActor) onLeave(ctx actor.Context, conn *actor.PID) {
 	if len(a.subs) == 0 {
 		a.fact(&ChannelVacated{App: a.app.id, Channel: a.name, At: time.Now()})
 	}
+	a.countChanged(ctx)
 	a.report(ctx)
 }
 

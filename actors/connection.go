@@ -16,17 +16,30 @@ import (
 // channel_data) and then joined through the app actor, which routes to the
 // channel actor; the channel answers with Joined or JoinRefused.
 //
-// Heartbeat: a receive timeout of activity_timeout; every client message
-// re-arms it. When it fires the actor sends pusher:ping and waits
-// pong_timeout for any client traffic, then closes with 4201.
+// Heartbeat: after activity_timeout without client traffic the actor sends
+// pusher:ping; with no traffic pong_timeout later it closes with 4201. It
+// runs on its own timer (one pending at a time, sending heartbeatTick to
+// the actor) rather than Proto.Actor's receive timeout, whose timer
+// goroutine races with the mailbox (protoactor-go #1139), and so that a
+// client message costs a time.Now instead of a timer reset.
 type connectionActor struct {
 	app          *appInfo
 	socketID     string
 	out          Outbound
 	subs         map[string]*subscription
 	limiter      tokenBucket
-	awaitingPong bool
+	lastActivity time.Time
+	pingSentAt   time.Time // zero unless a ping awaits an answer
+	beat         *time.Timer
+	userID       string      // set by a successful pusher:signin
+	authTimer    *time.Timer // user_authentication_timeout, when the app sets one
 }
+
+// authDeadline fires user_authentication_timeout.
+type authDeadline struct{}
+
+// heartbeatTick wakes the heartbeat check.
+type heartbeatTick struct{}
 
 type subscription struct {
 	pid    *actor.PID // nil until Joined
@@ -61,11 +74,19 @@ func (a *connectionActor) Receive(ctx actor.Context) {
 		a.onJoinRefused(m)
 	case *SocketClosed:
 		ctx.Stop(ctx.Self())
-	case *actor.ReceiveTimeout:
-		a.onIdle(ctx)
+	case *heartbeatTick:
+		a.onHeartbeat(ctx)
+	case *authDeadline:
+		a.onAuthDeadline(ctx)
 	case *actor.Started:
 		a.onStarted(ctx)
 	case *actor.Stopped:
+		if a.beat != nil {
+			a.beat.Stop()
+		}
+		if a.authTimer != nil {
+			a.authTimer.Stop()
+		}
 		a.out.Close(pusher.CloseReconnect, "")
 	case *actor.Stopping, *actor.Restarting:
 	default:
@@ -75,25 +96,91 @@ func (a *connectionActor) Receive(ctx actor.Context) {
 
 func (a *connectionActor) onStarted(ctx actor.Context) {
 	a.out.Send(pusher.ConnectionEstablished(a.socketID, int(a.app.timing.ActivityTimeout/time.Second)))
-	ctx.SetReceiveTimeout(a.app.timing.ActivityTimeout)
-}
-
-func (a *connectionActor) onActivity(ctx actor.Context) {
-	if a.awaitingPong {
-		a.awaitingPong = false
-		ctx.SetReceiveTimeout(a.app.timing.ActivityTimeout)
+	a.lastActivity = time.Now()
+	self, root := ctx.Self(), a.app.system.Root
+	// The timers only send messages; every check runs in Receive.
+	a.beat = time.AfterFunc(a.app.timing.ActivityTimeout, func() { root.Send(self, &heartbeatTick{}) })
+	if d := a.app.cfg.UserAuthenticationTimeout; d > 0 {
+		a.authTimer = time.AfterFunc(d, func() { root.Send(self, &authDeadline{}) })
 	}
 }
 
-func (a *connectionActor) onIdle(ctx actor.Context) {
-	if a.awaitingPong {
-		a.out.Close(pusher.ClosePongTimeout, "Pong reply not received")
-		ctx.Stop(ctx.Self())
+// onAuthDeadline closes a connection that neither signed in nor holds a
+// private or presence subscription (Pusher's authorized connections).
+func (a *connectionActor) onAuthDeadline(ctx actor.Context) {
+	if a.userID != "" {
 		return
 	}
-	a.out.Send(pusher.PingFrame)
-	a.awaitingPong = true
-	ctx.SetReceiveTimeout(a.app.timing.PongTimeout)
+	for _, s := range a.subs {
+		if s.pid != nil && s.kind.NeedsAuth() {
+			return
+		}
+	}
+	a.closeUnauthorized(ctx, "Connection not authorized within the timeout")
+}
+
+func (a *connectionActor) closeUnauthorized(ctx actor.Context, msg string) {
+	a.sendError(int(pusher.CloseUnauthorized), msg)
+	a.out.Close(pusher.CloseUnauthorized, msg)
+	ctx.Stop(ctx.Self())
+}
+
+// onSignin checks pusher:signin: auth is key:HMAC(socket_id::user::user_data)
+// and user_data a JSON object with a non-empty string id (and optionally a
+// watchlist of at most 100 ids). A bad signin closes the socket with 4009.
+func (a *connectionActor) onSignin(ctx actor.Context, raw json.RawMessage) {
+	var d pusher.SigninData
+	if err := json.Unmarshal(raw, &d); err != nil || d.UserData == "" {
+		a.closeUnauthorized(ctx, "Invalid signin: data needs auth and user_data")
+		return
+	}
+	if !pusher.VerifyAuth(a.app.cfg.Key, d.Auth, pusher.UserSignature(a.app.cfg.Secret, a.socketID, d.UserData)) {
+		a.closeUnauthorized(ctx, "Invalid signin: the signature does not match this socket and user_data")
+		return
+	}
+	user, err := pusher.ParseUserData(d.UserData)
+	if err != nil {
+		a.closeUnauthorized(ctx, "Invalid signin: "+err.Error())
+		return
+	}
+	if a.userID != "" && a.userID != user.ID {
+		a.closeUnauthorized(ctx, "Invalid signin: this connection is signed in as another user")
+		return
+	}
+	a.userID = user.ID
+	data := pusher.AppendString([]byte(`{"user_data":`), d.UserData)
+	data = append(data, '}')
+	a.out.Send(pusher.AppendEvent(nil, pusher.EventSigninSuccess, "", string(data), ""))
+	ctx.Send(ctx.Parent(), &SignedIn{Conn: ctx.Self(), Out: a.out, SocketID: a.socketID, UserID: user.ID, Watchlist: user.Watchlist})
+}
+
+func (a *connectionActor) onActivity(actor.Context) {
+	a.lastActivity = time.Now()
+}
+
+// onHeartbeat pings a client silent for activity_timeout and closes one
+// that stayed silent pong_timeout after the ping; otherwise it sets the
+// timer for the next moment either can happen.
+func (a *connectionActor) onHeartbeat(ctx actor.Context) {
+	now := time.Now()
+	t := a.app.timing
+	next := a.lastActivity.Add(t.ActivityTimeout)
+	switch {
+	case !a.pingSentAt.IsZero() && a.lastActivity.Before(a.pingSentAt):
+		if now.Sub(a.pingSentAt) >= t.PongTimeout {
+			a.out.Close(pusher.ClosePongTimeout, "Pong reply not received")
+			ctx.Stop(ctx.Self())
+			return
+		}
+		next = a.pingSentAt.Add(t.PongTimeout)
+	case !now.Before(next):
+		a.out.Send(pusher.PingFrame)
+		a.pingSentAt = now
+		next = now.Add(t.PongTimeout)
+	default:
+		a.pingSentAt = time.Time{}
+	}
+	a.beat.Reset(next.Sub(now))
 }
 
 func (a *connectionActor) onFrame(ctx actor.Context, f pusher.Frame) {
@@ -106,6 +193,8 @@ func (a *connectionActor) onFrame(ctx actor.Context, f pusher.Frame) {
 		a.onSubscribe(ctx, f.Data)
 	case pusher.EventUnsubscribe:
 		a.onUnsubscribe(ctx, f.Data)
+	case pusher.EventSignin:
+		a.onSignin(ctx, f.Data)
 	default:
 		if len(f.Event) >= len(pusher.ClientEventPrefix) && f.Event[:len(pusher.ClientEventPrefix)] == pusher.ClientEventPrefix {
 			a.onClientEvent(ctx, f)
@@ -134,8 +223,12 @@ func (a *connectionActor) onSubscribe(ctx actor.Context, raw json.RawMessage) {
 		return
 	}
 	kind := pusher.Kind(d.Channel)
+	if kind == pusher.ServerToUser {
+		a.onSubscribeUser(d.Channel)
+		return
+	}
 	switch {
-	case kind == pusher.ServerToUser || !pusher.ValidChannelName(d.Channel):
+	case !pusher.ValidChannelName(d.Channel):
 		a.refuse(d.Channel, 400, "Invalid channel name: at most 200 characters of A-Z a-z 0-9 _ - = @ , . ;")
 		return
 	case a.subs[d.Channel] != nil:
@@ -170,6 +263,18 @@ func (a *connectionActor) onSubscribe(ctx actor.Context, raw json.RawMessage) {
 	}
 	a.subs[d.Channel] = sub
 	ctx.Send(ctx.Parent(), &Join{Channel: d.Channel, Conn: ctx.Self(), Out: a.out, SocketID: a.socketID, Member: member})
+}
+
+// onSubscribeUser answers pusher-js, which subscribes to its own
+// #server-to-user-{id} channel after signin. Events reach it through the
+// app's user index, so there is nothing to join; any other # channel is
+// refused.
+func (a *connectionActor) onSubscribeUser(channel string) {
+	if a.userID == "" || channel != pusher.ServerToUserPrefix+a.userID {
+		a.refuse(channel, 403, "Clients cannot subscribe to # channels other than their own #server-to-user- channel")
+		return
+	}
+	a.out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionSucceeded, channel, "{}", ""))
 }
 
 func (a *connectionActor) onUnsubscribe(ctx actor.Context, raw json.RawMessage) {

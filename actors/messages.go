@@ -29,6 +29,9 @@ type Join struct {
 	SocketID string
 	// Member is set on presence channels.
 	Member *pusher.Member
+	// Cached is the cached event of a cache channel, set by the app; nil
+	// on a cache channel means a cache miss.
+	Cached []byte
 }
 
 // Leave asks a channel (through its app) to remove a connection.
@@ -59,6 +62,15 @@ type PublishClientEvent struct {
 }
 
 // ---- Facts ----
+
+// SignedIn tells the app a connection signed in (pusher:signin) as UserID.
+type SignedIn struct {
+	Conn      *actor.PID
+	Out       Outbound
+	SocketID  string
+	UserID    string
+	Watchlist []string
+}
 
 // Connected answers Connect with the new connection actor.
 type Connected struct{ Conn *actor.PID }
@@ -178,17 +190,27 @@ type ChannelsResponse struct{ Channels map[string]ChannelInfo }
 // ChannelRequest asks for one channel's state.
 type ChannelRequest struct{ App, Channel string }
 
-// ChannelResponse answers ChannelRequest.
-type ChannelResponse struct{ Info ChannelInfo }
+// ChannelResponse answers ChannelRequest. Cache is the cached event of a
+// cache channel (nil when none).
+type ChannelResponse struct {
+	Info  ChannelInfo
+	Cache *CachedEvent
+}
+
+// CachedEvent is a cache channel's last event and how long it is kept.
+type CachedEvent struct {
+	Event, Data string
+	TTL         time.Duration
+}
+
+// TerminateUserRequest closes every connection signed in as UserID.
+type TerminateUserRequest struct{ App, UserID string }
+
+// TerminateUserResponse answers TerminateUserRequest.
+type TerminateUserResponse struct{ Closed int }
 
 // UsersRequest lists the users of a presence channel.
 type UsersRequest struct{ App, Channel string }
 
 // UsersResponse answers UsersRequest.
 type UsersResponse struct{ IDs []string }
-
-// ---- Marker methods ----
-
-// Messages from channels do not count as client activity.
-func (*Joined) NotInfluenceReceiveTimeout()      {}
-func (*JoinRefused) NotInfluenceReceiveTimeout() {}

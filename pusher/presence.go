@@ -111,3 +111,29 @@ func AppendPresenceData(b []byte, members []Member) []byte {
 	b = strconv.AppendInt(b, int64(len(members)), 10)
 	return append(b, "}}"...)
 }
+
+// MaxWatchlist is the most user ids a signed-in user may watch.
+const MaxWatchlist = 100
+
+// UserData is the user object of a pusher:signin.
+type UserData struct {
+	ID        string          `json:"id"`
+	UserInfo  json.RawMessage `json:"user_info,omitempty"`
+	Watchlist []string        `json:"watchlist,omitempty"`
+}
+
+// ParseUserData reads signin user_data: a JSON object with a non-empty
+// string id and an optional watchlist of at most 100 ids.
+func ParseUserData(s string) (UserData, error) {
+	var u UserData
+	if err := json.Unmarshal([]byte(s), &u); err != nil {
+		return u, errors.New("user_data must be a JSON object with a string id")
+	}
+	if u.ID == "" || len(u.ID) > MaxUserIDLength {
+		return u, errors.New("user_data needs a non-empty string id of at most 128 characters")
+	}
+	if len(u.Watchlist) > MaxWatchlist {
+		return u, errors.New("a watchlist holds at most 100 user ids")
+	}
+	return u, nil
+}

@@ -99,6 +99,11 @@ func (h *apiHandler) serve(r *http.Request) (any, error) {
 			return nil, err
 		}
 		return h.users(key, route[1])
+	case len(route) == 3 && route[0] == "users" && route[2] == "terminate_connections":
+		if err := method(r, http.MethodPost); err != nil {
+			return nil, err
+		}
+		return h.terminate(key, route[1])
 	}
 	return nil, fail(http.StatusNotFound, "not found: "+truncate(r.URL.Path, 200))
 }
@@ -334,12 +339,27 @@ func (h *apiHandler) channel(key, name string, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ci := res.(*actors.ChannelResponse).Info
-	out := map[string]any{"occupied": ci.Occupied}
-	for k, v := range infoAttrs(name, ci, info) {
+	cr := res.(*actors.ChannelResponse)
+	out := map[string]any{"occupied": cr.Info.Occupied}
+	for k, v := range infoAttrs(name, cr.Info, info) {
 		out[k] = v
 	}
+	for _, a := range info {
+		if a == "cache" && cr.Cache != nil {
+			out["cache"] = map[string]any{"event": cr.Cache.Event, "data": cr.Cache.Data, "ttl": int(cr.Cache.TTL.Seconds())}
+		}
+	}
 	return out, nil
+}
+
+func (h *apiHandler) terminate(key, userID string) (any, error) {
+	if !pusher.ValidChannelName(userID) {
+		return nil, fail(http.StatusBadRequest, "invalid user id")
+	}
+	if _, err := h.ask(&actors.TerminateUserRequest{App: key, UserID: userID}); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
 }
 
 func (h *apiHandler) users(key, name string) (any, error) {

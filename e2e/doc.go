@@ -1,0 +1,11 @@
+// Package e2e holds Herald's black-box end-to-end tests. js_test.go starts
+// a broker in-process and runs the Node tests in e2e/js, which drive it
+// through the real pusher-js client and the official pusher server SDK.
+//
+// Setup, once and after every change to e2e/js/package-lock.json:
+//
+//	npm ci --prefix e2e/js
+//
+// then `go test ./e2e/`. The test fails (never skips) when node or the
+// npm packages are missing.
+package e2e
