@@ -1,0 +1,117 @@
+package actors
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/herald-push/herald/pusher"
+)
+
+func TestMemberSet(t *testing.T) {
+	s := newMemberSet()
+	steps := []struct {
+		op    string
+		id    string
+		want  bool // first add / last remove
+		order []string
+	}{
+		{"add", "a", true, []string{"a"}},
+		{"add", "b", true, []string{"a", "b"}},
+		{"add", "a", false, []string{"a", "b"}},
+		{"remove", "a", false, []string{"a", "b"}},
+		{"remove", "a", true, []string{"b"}},
+		{"remove", "a", false, []string{"b"}}, // unknown: nothing changes
+		{"add", "a", true, []string{"b", "a"}},
+	}
+	for i, st := range steps {
+		var got bool
+		if st.op == "add" {
+			got = s.add(pusher.Member{UserID: st.id, Info: json.RawMessage(`{"i":` + string(rune('0'+i)) + `}`)})
+		} else {
+			got = s.remove(st.id)
+		}
+		if got != st.want || !reflect.DeepEqual(s.ids(), st.order) || s.len() != len(st.order) {
+			t.Fatalf("step %d %s %s: got %v %v, want %v %v", i, st.op, st.id, got, s.ids(), st.want, st.order)
+		}
+	}
+	// The first connection's user_info is kept.
+	if l := s.list(); string(l[0].Info) != `{"i":1}` {
+		t.Fatalf("info %s", l[0].Info)
+	}
+}
+
+func TestUserIndex(t *testing.T) {
+	x := newUserIndex()
+	pid := func(id string) *actor.PID { return &actor.PID{Id: id} }
+	came, online := x.add(&userConn{pid: pid("c1"), userID: "ann", watchlist: []string{"bob"}})
+	if !came || len(online) != 0 {
+		t.Fatal(came, online)
+	}
+	came, _ = x.add(&userConn{pid: pid("c2"), userID: "bob"})
+	if !came || len(x.watchersOf("bob")) != 1 {
+		t.Fatal("bob online, watched by ann")
+	}
+	if came, _ := x.add(&userConn{pid: pid("c3"), userID: "bob"}); came {
+		t.Fatal("second connection is not a transition")
+	}
+	if _, online := x.add(&userConn{pid: pid("c4"), userID: "cy", watchlist: []string{"bob", "zed"}}); !reflect.DeepEqual(online, []string{"bob"}) {
+		t.Fatal(online)
+	}
+	if c, off := x.remove("c2"); c == nil || off {
+		t.Fatal("bob has c3 left")
+	}
+	if c, off := x.remove("c3"); c == nil || !off {
+		t.Fatal("bob's last connection")
+	}
+	if c, _ := x.remove("nope"); c != nil {
+		t.Fatal("unknown connection")
+	}
+	x.remove("c1")
+	x.remove("c4")
+	if len(x.byConn)+len(x.byUser)+len(x.watchers) != 0 {
+		t.Fatal("index not empty", x.byConn, x.byUser, x.watchers)
+	}
+}
+
+func TestTokenBucket(t *testing.T) {
+	now := time.Unix(0, 0)
+	b := newTokenBucket(10, now)
+	n := 0
+	for i := 0; i < 20; i++ {
+		if b.allow(now) {
+			n++
+		}
+	}
+	if n != 10 {
+		t.Fatalf("burst %d", n)
+	}
+	if !b.allow(now.Add(100*time.Millisecond)) || b.allow(now.Add(100*time.Millisecond)) {
+		t.Fatal("refill of one token per 100ms")
+	}
+}
+
+func TestCacheStore(t *testing.T) {
+	now := time.Unix(0, 0)
+	c := newCacheStore(time.Minute)
+	c.put("cache-a", "e", "1", []byte("f1"), now)
+	c.put("cache-a", "e", "2", []byte("f2"), now)
+	if e := c.get("cache-a", now.Add(59*time.Second)); e == nil || e.data != "2" {
+		t.Fatal(e)
+	}
+	if c.get("cache-a", now.Add(time.Minute)) != nil || c.get("cache-b", now) != nil {
+		t.Fatal("expired or unknown entry returned")
+	}
+	for i := 0; i < 200; i++ {
+		c.put("cache-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "e", "", nil, now)
+	}
+	// Sweeps are amortised: once the map doubles, expired entries go.
+	for i := 0; i < 300; i++ {
+		c.put("cache-new-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "e", "", nil, now.Add(2*time.Minute))
+	}
+	if len(c.entries) != 300 {
+		t.Fatalf("expired entries not swept: %d left, want the 300 live ones", len(c.entries))
+	}
+}
