@@ -35,10 +35,14 @@ const nodeTimeout = 4 * time.Minute
 // alone, in TestPusherJSHeartbeat.
 const heartbeatFile = "heartbeat.test.mjs"
 
-// The apps the Node tests use. app2 has client events off.
+// The apps the Node tests use. app2 has client events off. app3 turns on
+// the opt-in features (watchlist events, subscription_count), which would
+// add frames to app1's channels.
 var (
 	app1 = config.App{ID: "app-id", Key: "app-key", Secret: "app-secret", ClientEvents: true}.WithDefaults()
 	app2 = config.App{ID: "app2-id", Key: "app2-key", Secret: "app2-secret", ClientEvents: false}.WithDefaults()
+	app3 = config.App{ID: "app3-id", Key: "app3-key", Secret: "app3-secret", ClientEvents: true,
+		Watchlist: true, SubscriptionCount: true}.WithDefaults()
 )
 
 // TestPusherJS runs e2e/js/*.test.mjs (node --test), but heartbeatFile,
@@ -94,6 +98,9 @@ func runNode(t *testing.T, node string, h *herald.Herald, files []string) {
 		"HERALD_APP2_ID="+app2.ID,
 		"HERALD_APP2_KEY="+app2.Key,
 		"HERALD_APP2_SECRET="+app2.Secret,
+		"HERALD_APP3_ID="+app3.ID,
+		"HERALD_APP3_KEY="+app3.Key,
+		"HERALD_APP3_SECRET="+app3.Secret,
 		"NO_COLOR=1",
 		"FORCE_COLOR=0",
 	)
@@ -129,14 +136,14 @@ func runNode(t *testing.T, node string, h *herald.Herald, files []string) {
 	}
 }
 
-// startHerald runs a broker on ephemeral ports with app1 and app2, changed
+// startHerald runs a broker on ephemeral ports with app1, app2 and app3, changed
 // by edit when not nil, and shuts it down when the test ends.
 func startHerald(t *testing.T, edit func(*config.Config)) *herald.Herald {
 	t.Helper()
 	cfg := config.Default()
 	cfg.WebSocket.Listen = "127.0.0.1:0"
 	cfg.API.Listen = "127.0.0.1:0"
-	cfg.Apps = []config.App{app1, app2}
+	cfg.Apps = []config.App{app1, app2, app3}
 	if edit != nil {
 		edit(&cfg)
 	}
