@@ -92,12 +92,14 @@ func (a *appActor) Receive(ctx actor.Context) {
 }
 
 func (a *appActor) onConnect(ctx actor.Context, m *Connect) {
-	pid, err := ctx.SpawnNamed(newConnectionProps(a.app, m.SocketID, m.Out), "conn-"+m.SocketID)
+	pid, err := ctx.SpawnNamed(a.app.connect, "conn-"+m.SocketID)
 	if err != nil {
 		a.app.log.Error("app: cannot spawn connection", "socket_id", m.SocketID, "err", err)
 		ctx.Respond(&Connected{})
 		return
 	}
+	// Sent before the reply, so it is the connection's first message.
+	ctx.Send(pid, &connectionInit{socketID: m.SocketID, out: m.Out})
 	ctx.Respond(&Connected{Conn: pid})
 }
 
@@ -272,7 +274,9 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 		}
 		res.Channels = append(res.Channels, infos)
 	}
-	ctx.Respond(res)
+	if ctx.Sender() != nil { // Broker.Post sends without waiting for an answer
+		ctx.Respond(res)
+	}
 }
 
 func (a *appActor) info(ch string) ChannelInfo {

@@ -131,6 +131,7 @@ func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
 		}
 		info := &appInfo{cfg: ac, id: id, fanout: cfg.Fanout, hooks: ac.Hooks, system: system,
 			log: cfg.Logger.With("app", id), timing: cfg.Timing}
+		info.connect = newConnectionProps(info)
 		pid, err := system.Root.SpawnNamed(newAppProps(info), "herald-app-"+ac.Key)
 		if err != nil {
 			b.stopApps(context.Background())
@@ -185,6 +186,11 @@ func (b *Broker) Tell(conn *actor.PID, msg any) { b.system.Root.Send(conn, msg) 
 func (b *Broker) Request(msg any) (any, error) {
 	return b.system.Root.RequestFuture(b.api, msg, b.timeout).Result()
 }
+
+// Post sends an API command (a TriggerRequest that wants no info back)
+// through the HTTP adapter actor without waiting: the mailbox keeps it, in
+// order with every earlier Post and Request.
+func (b *Broker) Post(msg any) { b.system.Root.Send(b.api, msg) }
 
 // Stop stops the adapter and the apps (and so every connection and channel
 // actor) and waits for them, or for ctx.

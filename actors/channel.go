@@ -11,10 +11,11 @@ import (
 // channelActor serves one occupied channel of one app. It owns the
 // subscriber list and, on presence channels, the member set; it writes
 // subscription_succeeded and every fan-out frame straight to the
-// subscribers' Outbounds, encoding each frame once. It watches every
-// subscriber's connection actor, so a socket that dies without
-// unsubscribing is removed all the same. It reports ChannelStats to its
-// app after every change; the app stops it once it is idle.
+// subscribers' Outbounds, encoding each frame once. A connection actor
+// leaves its channels when it stops, whatever stopped it, so a socket that
+// dies without unsubscribing is removed all the same. It reports
+// ChannelStats to its app after every change; the app stops it once it is
+// idle.
 type channelActor struct {
 	app     *appInfo
 	name    string
@@ -59,8 +60,6 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.onJoin(ctx, m)
 	case *Leave:
 		a.onLeave(ctx, m.Conn)
-	case *actor.Terminated:
-		a.onLeave(ctx, m.Who)
 	case *Publish:
 		a.onPublish(m)
 	case *PublishClientEvent:
@@ -110,7 +109,6 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 	}
 	a.index[m.Conn.Id] = len(a.subs)
 	a.subs = append(a.subs, sub)
-	ctx.Watch(m.Conn)
 
 	data := "{}"
 	if a.members != nil {
@@ -179,7 +177,6 @@ func (a *channelActor) onLeave(ctx actor.Context, conn *actor.PID) {
 	a.subs[last] = nil
 	a.subs = a.subs[:last]
 	delete(a.index, conn.Id)
-	ctx.Unwatch(conn)
 
 	if a.members != nil && a.members.remove(sub.userID) {
 		data := pusher.AppendMemberData(nil, pusher.Member{UserID: sub.userID})

@@ -44,8 +44,9 @@ func TestChannelPresenceIsPerUser(t *testing.T) {
 	o3.next(t, nil)
 	o1.empty(t)
 
-	// A connection that dies is removed without a Leave: bob still has one.
-	e.system.Root.Stop(p2.pid)
+	// One of bob's connections leaving removes nobody; the second does.
+	e.system.Root.Send(e.app().pid, &Leave{Channel: "presence-room", Conn: p2.pid})
+	o1.empty(t)
 	e.system.Root.Send(e.app().pid, &Leave{Channel: "presence-room", Conn: p3.pid})
 	if f := o1.next(t, nil); f["event"] != pusher.EventMemberRemoved {
 		t.Fatalf("frame %v", f)
@@ -137,11 +138,38 @@ func TestEveryMessageIsHandled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []any{&ClientFrame{Frame: pusher.Frame{Event: "pusher:ping"}}, &BadFrame{Reason: "x"}, &Activity{},
+	for _, m := range []any{&ClientFrame{Raw: []byte(`{"event":"pusher:ping"}`)}, &BadFrame{Reason: "x"}, &Activity{},
 		&Joined{Channel: "x"}, &JoinRefused{Channel: "x"}, &SocketClosed{}} {
 		root.Send(conn, m)
 	}
 	if _, err := e.broker.Request(&UsersRequest{App: "key", Channel: "presence-all"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A connection actor that stops, whatever stopped it, leaves its channels.
+func TestStoppedConnectionLeavesItsChannels(t *testing.T) {
+	e := newEnv(t, nil)
+	watcher, wo := e.join(t, "presence-stop", &pusher.Member{UserID: "w"})
+	expect[*Joined](t, watcher)
+	wo.next(t, nil)
+	out := newOutbox()
+	conn, err := e.broker.Connect(e.app(), "1.1", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.next(t, nil) // connection_established
+	cd := `{"user_id":"gone"}`
+	e.system.Root.Send(conn, &ClientFrame{Raw: []byte(`{"event":"pusher:subscribe","data":{"channel":"presence-stop","channel_data":` +
+		string(pusher.AppendString(nil, cd)) + `,"auth":"` + pusher.ChannelAuth("key", "secret", "1.1", "presence-stop", cd) + `"}}`)})
+	if f := out.next(t, nil); f["event"] != pusher.EventSubscriptionSucceeded {
+		t.Fatalf("frame %v", f)
+	}
+	if f := wo.next(t, nil); f["event"] != pusher.EventMemberAdded {
+		t.Fatalf("frame %v", f)
+	}
+	e.system.Root.Stop(conn)
+	if f := wo.next(t, nil); f["event"] != pusher.EventMemberRemoved {
+		t.Fatalf("frame %v", f)
 	}
 }

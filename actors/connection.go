@@ -47,15 +47,17 @@ type subscription struct {
 	userID string
 }
 
-func newConnectionProps(app *appInfo, socketID string, out Outbound) *actor.Props {
+// connectionInit gives a new connection actor its socket. It is the first
+// message the app sends it, right after spawning it: the Props are shared
+// by every connection of an app (a Props per socket cost half a kilobyte).
+type connectionInit struct {
+	socketID string
+	out      Outbound
+}
+
+func newConnectionProps(app *appInfo) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &connectionActor{
-			app:      app,
-			socketID: socketID,
-			out:      out,
-			subs:     make(map[string]*subscription),
-			limiter:  newTokenBucket(app.cfg.ClientEventRate, time.Now()),
-		}
+		return &connectionActor{app: app, subs: make(map[string]*subscription)}
 	})
 }
 
@@ -63,7 +65,7 @@ func newConnectionProps(app *appInfo, socketID string, out Outbound) *actor.Prop
 func (a *connectionActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *ClientFrame:
-		a.onFrame(ctx, m.Frame)
+		a.onClientFrame(ctx, m)
 	case *BadFrame:
 		a.onBadFrame(ctx, m)
 	case *Activity:
@@ -78,23 +80,19 @@ func (a *connectionActor) Receive(ctx actor.Context) {
 		a.onHeartbeat(ctx)
 	case *authDeadline:
 		a.onAuthDeadline(ctx)
-	case *actor.Started:
-		a.onStarted(ctx)
+	case *connectionInit:
+		a.onInit(ctx, m)
 	case *actor.Stopped:
-		if a.beat != nil {
-			a.beat.Stop()
-		}
-		if a.authTimer != nil {
-			a.authTimer.Stop()
-		}
-		a.out.Close(pusher.CloseReconnect, "")
-	case *actor.Stopping, *actor.Restarting:
+		a.onStopped(ctx)
+	case *actor.Started, *actor.Stopping, *actor.Restarting:
 	default:
 		a.app.log.Warn("connection: unexpected message", "type", typeName(m))
 	}
 }
 
-func (a *connectionActor) onStarted(ctx actor.Context) {
+func (a *connectionActor) onInit(ctx actor.Context, m *connectionInit) {
+	a.socketID, a.out = m.socketID, m.out
+	a.limiter = newTokenBucket(a.app.cfg.ClientEventRate, time.Now())
 	a.out.Send(pusher.ConnectionEstablished(a.socketID, int(a.app.timing.ActivityTimeout/time.Second)))
 	a.lastActivity = time.Now()
 	self, root := ctx.Self(), a.app.system.Root
@@ -103,6 +101,36 @@ func (a *connectionActor) onStarted(ctx actor.Context) {
 	if d := a.app.cfg.UserAuthenticationTimeout; d > 0 {
 		a.authTimer = time.AfterFunc(d, func() { root.Send(self, &authDeadline{}) })
 	}
+}
+
+// onStopped leaves every channel, whatever stopped the actor (the socket
+// closed, a shutdown, a panic), so channels never keep a dead subscriber,
+// and closes the socket if it is still open.
+func (a *connectionActor) onStopped(ctx actor.Context) {
+	if a.beat != nil {
+		a.beat.Stop()
+	}
+	if a.authTimer != nil {
+		a.authTimer.Stop()
+	}
+	for ch := range a.subs {
+		ctx.Send(ctx.Parent(), &Leave{Channel: ch, Conn: ctx.Self()})
+	}
+	if a.out != nil {
+		a.out.Close(pusher.CloseReconnect, "")
+	}
+}
+
+// onClientFrame decodes a frame here rather than on the socket's read
+// goroutine, which then stays shallow and keeps a small stack.
+func (a *connectionActor) onClientFrame(ctx actor.Context, m *ClientFrame) {
+	f, err := pusher.DecodeFrame(m.Raw)
+	if err != nil {
+		a.onActivity(ctx)
+		a.sendError(0, err.Error())
+		return
+	}
+	a.onFrame(ctx, f)
 }
 
 // onAuthDeadline closes a connection that neither signed in nor holds a

@@ -34,9 +34,11 @@
 // hands the same bytes to every subscriber's Outbound (SendShared with a
 // Fanout-prepared frame, so gws frames it once too).
 //
-// A channel actor exists while its channel has subscribers. It watches each
-// subscriber's connection actor, so a socket that dies without
-// unsubscribing is removed. After every change it reports ChannelStats to
+// A channel actor exists while its channel has subscribers. A connection
+// actor sends Leave for each of its channels when it stops, whatever
+// stopped it, so a socket that dies without unsubscribing is removed (this
+// costs nothing per socket, where Watch costs about a kilobyte). After
+// every change it reports ChannelStats to
 // its app; the app answers channel queries from those counts and stops the
 // channel once it reports no subscribers and the app has sent it no Join
 // since (Joins counts them), so stopping never drops a subscriber.

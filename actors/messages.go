@@ -75,8 +75,9 @@ type SignedIn struct {
 // Connected answers Connect with the new connection actor.
 type Connected struct{ Conn *actor.PID }
 
-// ClientFrame is a frame a client sent, decoded by the transport.
-type ClientFrame struct{ Frame pusher.Frame }
+// ClientFrame is a text frame a client sent, as received. Raw belongs to
+// the connection actor, which decodes it.
+type ClientFrame struct{ Raw []byte }
 
 // BadFrame reports a frame the transport could not decode.
 type BadFrame struct{ Reason string }

@@ -254,15 +254,17 @@ func (h *apiHandler) trigger(key string, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := h.ask(&actors.TriggerRequest{App: key, Events: []actors.TriggerEvent{ev}})
+	req := &actors.TriggerRequest{App: key, Events: []actors.TriggerEvent{ev}}
+	if len(ev.Info) == 0 {
+		// Accepted once it is in the adapter's mailbox: nothing to wait for.
+		h.broker.Post(req)
+		return struct{}{}, nil
+	}
+	res, err := h.ask(req)
 	if err != nil {
 		return nil, err
 	}
-	tr := res.(*actors.TriggerResponse)
-	if len(ev.Info) == 0 {
-		return struct{}{}, nil
-	}
-	return map[string]any{"channels": infoMap(tr.Channels[0], ev.Info)}, nil
+	return map[string]any{"channels": infoMap(res.(*actors.TriggerResponse).Channels[0], ev.Info)}, nil
 }
 
 func (h *apiHandler) batch(key string, body []byte) (any, error) {
@@ -288,12 +290,13 @@ func (h *apiHandler) batch(key string, body []byte) (any, error) {
 		wantInfo = wantInfo || len(ev.Info) > 0
 		req.Events = append(req.Events, ev)
 	}
+	if !wantInfo {
+		h.broker.Post(req)
+		return struct{}{}, nil
+	}
 	res, err := h.ask(req)
 	if err != nil {
 		return nil, err
-	}
-	if !wantInfo {
-		return struct{}{}, nil
 	}
 	tr := res.(*actors.TriggerResponse)
 	out := make([]map[string]any, len(req.Events))

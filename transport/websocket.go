@@ -166,9 +166,9 @@ func (h *wsHandler) activity(c *gws.Conn) {
 	}
 }
 
-// OnMessage decodes a frame here, on the read goroutine, and hands the
-// result to the connection actor. DecodeFrame copies what it keeps, so the
-// pooled message buffer can go back at once.
+// OnMessage copies the frame out of gws's pooled buffer and hands it to
+// the connection actor, which decodes it. Nothing deep runs on the read
+// goroutine, so its stack stays small while the socket idles.
 func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	_ = c.SetReadDeadline(time.Now().Add(h.idle))
@@ -180,12 +180,7 @@ func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 		h.broker.Tell(s.pid, &actors.BadFrame{Reason: "binary frames are not supported"})
 		return
 	}
-	f, err := pusher.DecodeFrame(msg.Bytes())
-	if err != nil {
-		h.broker.Tell(s.pid, &actors.BadFrame{Reason: err.Error()})
-		return
-	}
-	h.broker.Tell(s.pid, &actors.ClientFrame{Frame: f})
+	h.broker.Tell(s.pid, &actors.ClientFrame{Raw: append([]byte(nil), msg.Bytes()...)})
 }
 
 // closeAll closes every socket with code and waits for their read loops to
