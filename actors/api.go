@@ -16,8 +16,8 @@ type apiActor struct {
 	log  *slog.Logger
 }
 
-func newAPIProps(apps map[string]*actor.PID, log *slog.Logger) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return &apiActor{apps: apps, log: log} })
+func newAPIProps(apps map[string]*actor.PID, log *slog.Logger, opts ...actor.PropsOption) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &apiActor{apps: apps, log: log} }, opts...)
 }
 
 // Receive routes API queries.

@@ -14,14 +14,15 @@ import (
 // appInfo is what every actor of one app shares. It is immutable after
 // Start, so reading it from any actor is safe.
 type appInfo struct {
-	cfg     AppConfig
-	id      string // the app's id, or its key when it has none (for facts)
-	fanout  Fanout
-	hooks   *actor.PID
-	system  *actor.ActorSystem
-	log     *slog.Logger
-	timing  Timing
-	connect *actor.Props // cached props of connection actors
+	cfg      AppConfig
+	id       string // the app's id, or its key when it has none (for facts)
+	fanout   Fanout
+	hooks    *actor.PID
+	system   *actor.ActorSystem
+	log      *slog.Logger
+	timing   Timing
+	connect  *actor.Props      // the props of every connection actor of the app
+	dispatch actor.PropsOption // runs every actor of the broker on its pool
 }
 
 // appActor is one app: the parent of its connection and channel actors. It
@@ -48,7 +49,7 @@ func newAppProps(app *appInfo) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &appActor{app: app, channels: make(map[string]*channelEntry), byPID: make(map[string]string),
 			users: newUserIndex(), cache: newCacheStore(app.cfg.CacheTTL)}
-	}, actor.WithSupervisor(stopOnPanic))
+	}, actor.WithSupervisor(stopOnPanic), app.dispatch)
 }
 
 // stopOnPanic stops a connection or channel whose Receive panicked: its

@@ -91,6 +91,7 @@ func (a *App) MatchesID(id string) bool { return a.Config.ID == "" || a.Config.I
 // methods are safe for concurrent use: they only send messages.
 type Broker struct {
 	system  *actor.ActorSystem
+	pool    *pool
 	api     *actor.PID
 	apps    map[string]*App // by key; immutable after Start
 	order   []*App
@@ -118,11 +119,11 @@ func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 5 * time.Second
 	}
-	b := &Broker{system: system, apps: make(map[string]*App), timeout: cfg.RequestTimeout}
+	b := &Broker{system: system, pool: newPool(), apps: make(map[string]*App), timeout: cfg.RequestTimeout}
 	for _, ac := range cfg.Apps {
 		ac = ac.withDefaults()
 		if _, dup := b.apps[ac.Key]; dup {
-			b.stopApps(context.Background())
+			_ = b.Stop(context.Background())
 			return nil, fmt.Errorf("app key %q is used twice", ac.Key)
 		}
 		id := ac.ID
@@ -130,11 +131,11 @@ func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
 			id = ac.Key
 		}
 		info := &appInfo{cfg: ac, id: id, fanout: cfg.Fanout, hooks: ac.Hooks, system: system,
-			log: cfg.Logger.With("app", id), timing: cfg.Timing}
+			log: cfg.Logger.With("app", id), timing: cfg.Timing, dispatch: actor.WithDispatcher(b.pool)}
 		info.connect = newConnectionProps(info)
 		pid, err := system.Root.SpawnNamed(newAppProps(info), "herald-app-"+ac.Key)
 		if err != nil {
-			b.stopApps(context.Background())
+			_ = b.Stop(context.Background())
 			return nil, fmt.Errorf("spawn app %q: %w", id, err)
 		}
 		app := &App{Config: ac, pid: pid}
@@ -145,9 +146,9 @@ func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
 	for k, a := range b.apps {
 		routes[k] = a.pid
 	}
-	api, err := system.Root.SpawnNamed(newAPIProps(routes, cfg.Logger), "herald-api")
+	api, err := system.Root.SpawnNamed(newAPIProps(routes, cfg.Logger, actor.WithDispatcher(b.pool)), "herald-api")
 	if err != nil {
-		b.stopApps(context.Background())
+		_ = b.Stop(context.Background())
 		return nil, fmt.Errorf("spawn api adapter: %w", err)
 	}
 	b.api = api
@@ -198,7 +199,9 @@ func (b *Broker) Stop(ctx context.Context) error {
 	if b.api != nil {
 		_ = b.system.Root.StopFuture(b.api).Wait()
 	}
-	return b.stopApps(ctx)
+	err := b.stopApps(ctx)
+	b.pool.stop()
+	return err
 }
 
 func (b *Broker) stopApps(ctx context.Context) error {

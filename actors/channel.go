@@ -50,7 +50,7 @@ func newChannelProps(app *appInfo, name string) *actor.Props {
 			a.members = newMemberSet()
 		}
 		return a
-	})
+	}, app.dispatch)
 }
 
 // Receive handles the channel's messages.

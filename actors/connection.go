@@ -58,7 +58,7 @@ type connectionInit struct {
 func newConnectionProps(app *appInfo) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &connectionActor{app: app, subs: make(map[string]*subscription)}
-	})
+	}, app.dispatch)
 }
 
 // Receive handles the connection's messages.
