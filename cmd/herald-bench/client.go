@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+)
+
+// connsPerSourceIP is how many connections share one 127.0.0.x source
+// address: below the 28 232 ephemeral ports of one (source, destination)
+// pair (net.ipv4.ip_local_port_range 32768–60999), with room for churn.
+const connsPerSourceIP = 25000
+
+// sourceIP is the local address of the global i-th connection: 127.0.0.1
+// for the first connsPerSourceIP, then 127.0.0.2, and so on.
+func sourceIP(i int) net.IP {
+	return net.IPv4(127, 0, 0, byte(1+i/connsPerSourceIP))
+}
+
+func clientOption(addr string, src net.IP, readBuf int) *gws.ClientOption {
+	return &gws.ClientOption{
+		Addr:               addr,
+		ReadBufferSize:     readBuf,
+		ReadMaxPayloadSize: 1 << 20,
+		HandshakeTimeout:   10 * time.Second,
+		NewSession:         func() gws.SessionStorage { return nopSession{} },
+		NewDialer: func() (gws.Dialer, error) {
+			d := &net.Dialer{Timeout: 10 * time.Second}
+			if src != nil && !src.Equal(net.IPv4(127, 0, 0, 1)) {
+				d.LocalAddr = &net.TCPAddr{IP: src}
+			}
+			return d, nil
+		},
+	}
+}
+
+type nopSession struct{}
+
+func (nopSession) Len() int                     { return 0 }
+func (nopSession) Load(string) (any, bool)      { return nil, false }
+func (nopSession) Delete(string)                {}
+func (nopSession) Store(string, any)            {}
+func (nopSession) Range(func(string, any) bool) {}
+
+// Frames the tool sends.
+var pongFrame = []byte(`{"event":"pusher:pong","data":{}}`)
+
+func subscribeFrame(channel string) []byte {
+	return []byte(`{"event":"pusher:subscribe","data":{"channel":"` + channel + `"}}`)
+}
+
+func channelName(i int) string { return "bench-" + strconv.Itoa(i) }
+
+// Event names of the tool's publishes: measured ones and warm-up ones
+// (received but not counted).
+const (
+	eventMeasured = "bench"
+	eventWarm     = "bench-warm"
+)
+
+// frameEvent returns the event name of a server frame, which both servers
+// encode as {"event":"...",...}.
+func frameEvent(b []byte) []byte {
+	const key = `"event":"`
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return nil
+	}
+	b = b[i+len(key):]
+	j := bytes.IndexByte(b, '"')
+	if j < 0 {
+		return nil
+	}
+	return b[:j]
+}
+
+// dataInt finds \"name\": in the (string-encoded) data of a frame and
+// parses the integer after it.
+func dataInt(b []byte, name string) (int64, bool) {
+	key := `\"` + name + `\":`
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	b = b[i+len(key):]
+	var v int64
+	n := 0
+	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+		v = v*10 + int64(b[n]-'0')
+		n++
+	}
+	return v, n > 0
+}
+
+// bitset records seen sequence numbers.
+type bitset []uint64
+
+// set marks i and reports whether it was already marked.
+func (b *bitset) set(i int) bool {
+	w := i / 64
+	for w >= len(*b) {
+		*b = append(*b, 0)
+	}
+	m := uint64(1) << (i % 64)
+	old := (*b)[w]&m != 0
+	(*b)[w] |= m
+	return old
+}
+
+func (b bitset) has(i int) bool {
+	w := i / 64
+	return w < len(b) && b[w]&(1<<(i%64)) != 0
+}
+
+func (b bitset) count() int {
+	n := 0
+	for _, w := range b {
+		for ; w != 0; w &= w - 1 {
+			n++
+		}
+	}
+	return n
+}
+
+// subConn is one subscribed client connection of a pool.
+type subConn struct {
+	gws.BuiltinEventHandler
+	pool       *pool
+	ch         int
+	conn       *gws.Conn
+	subscribed atomic.Bool
+	mu         sync.Mutex
+	seen       bitset
+	dups       int
+}
+
+func (c *subConn) OnClose(_ *gws.Conn, err error) {
+	if !c.pool.closing.Load() {
+		c.pool.lost.Add(1)
+		c.pool.noteErr("closed by server: " + errString(err))
+	}
+}
+
+func (c *subConn) OnMessage(conn *gws.Conn, m *gws.Message) {
+	now := time.Now().UnixNano()
+	defer m.Close()
+	b := m.Bytes()
+	ev := frameEvent(b)
+	switch string(ev) {
+	case eventMeasured:
+		t, ok1 := dataInt(b, "t")
+		s, ok2 := dataInt(b, "s")
+		ch, ok3 := dataInt(b, "c")
+		if !ok1 || !ok2 || !ok3 {
+			c.pool.noteErr("bad bench frame: " + string(b))
+			return
+		}
+		c.pool.delivered.Add(1)
+		if int(ch) != c.ch {
+			c.pool.misrouted.Add(1)
+			return
+		}
+		c.pool.hist.Record(time.Duration(now - t))
+		c.mu.Lock()
+		if c.seen.set(int(s)) {
+			c.dups++
+		}
+		c.mu.Unlock()
+	case eventWarm:
+		c.pool.warm.Add(1)
+	case "pusher_internal:subscription_succeeded":
+		if !c.subscribed.Swap(true) {
+			c.pool.subscribed.Add(1)
+		}
+	case "pusher:connection_established":
+		c.pool.established.Add(1)
+	case "pusher:ping":
+		conn.WriteAsync(gws.OpcodeText, pongFrame, nil)
+	case "pusher:error", "pusher:subscription_error":
+		c.pool.noteErr(string(b))
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
+
+// pool holds a worker's connections, each subscribed to one channel:
+// global connection i subscribes to channel i mod Channels.
+type pool struct {
+	cfg         workerConfig
+	conns       []*subConn
+	hist        hist
+	delivered   atomic.Uint64 // measured frames, duplicates included
+	warm        atomic.Uint64
+	misrouted   atomic.Uint64
+	connected   atomic.Int64
+	established atomic.Int64
+	subscribed  atomic.Int64
+	failed      atomic.Int64
+	lost        atomic.Int64
+	closing     atomic.Bool
+	errMu       sync.Mutex
+	errs        []string
+	nerrs       int
+}
+
+func (p *pool) noteErr(s string) {
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	p.nerrs++
+	if len(p.errs) < 5 {
+		if len(s) > 300 {
+			s = s[:300]
+		}
+		p.errs = append(p.errs, s)
+	}
+}
+
+// connect dials every connection, a few at a time, and subscribes it.
+func (p *pool) connect(ctx context.Context) {
+	cfg := p.cfg
+	p.conns = make([]*subConn, cfg.Conns)
+	par := cfg.DialConcurrency
+	if par <= 0 {
+		par = 32
+	}
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for i := 0; i < cfg.Conns; i++ {
+		if ctx.Err() != nil {
+			p.failed.Add(int64(cfg.Conns - i))
+			break
+		}
+		g := cfg.Offset + i
+		c := &subConn{pool: p, ch: g % cfg.Channels}
+		p.conns[i] = c
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			conn, _, err := gws.NewClient(c, clientOption(cfg.URL, sourceIP(g), cfg.ReadBuffer))
+			if err != nil {
+				p.failed.Add(1)
+				p.noteErr("dial: " + err.Error())
+				return
+			}
+			c.conn = conn
+			p.connected.Add(1)
+			go conn.ReadLoop()
+			if err := conn.WriteMessage(gws.OpcodeText, subscribeFrame(channelName(c.ch))); err != nil {
+				p.failed.Add(1)
+				p.noteErr("subscribe: " + err.Error())
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// waitSubscribed waits until every connected socket is subscribed.
+func (p *pool) waitSubscribed(ctx context.Context, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		if p.subscribed.Load()+p.failed.Load()+p.lost.Load() >= int64(p.cfg.Conns) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tally compares what arrived with what the publisher had accepted.
+func (p *pool) tally(accepted []bitset) workerResult {
+	r := workerResult{Hist: p.hist.Snap(), Delivered: p.delivered.Load(), Misrouted: p.misrouted.Load()}
+	for _, c := range p.conns {
+		if c == nil {
+			continue
+		}
+		var want bitset
+		if c.ch < len(accepted) {
+			want = accepted[c.ch]
+		}
+		c.mu.Lock()
+		r.Dups += uint64(c.dups)
+		for w, bits := range want {
+			var got uint64
+			if w < len(c.seen) {
+				got = c.seen[w]
+			}
+			r.Missing += uint64(popcount(bits &^ got))
+			r.Unique += uint64(popcount(bits & got))
+		}
+		for w, got := range c.seen {
+			var bits uint64
+			if w < len(want) {
+				bits = want[w]
+			}
+			r.Unexpected += uint64(popcount(got &^ bits))
+		}
+		c.mu.Unlock()
+	}
+	return r
+}
+
+func popcount(x uint64) int {
+	n := 0
+	for ; x != 0; x &= x - 1 {
+		n++
+	}
+	return n
+}
+
+// close closes every connection with a normal close.
+func (p *pool) close() {
+	p.closing.Store(true)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for _, c := range p.conns {
+		if c == nil || c.conn == nil {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(conn *gws.Conn) {
+			defer func() { <-sem; wg.Done() }()
+			_ = conn.WriteClose(1000, nil)
+		}(c.conn)
+	}
+	wg.Wait()
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"time"
+)
+
+func init() {
+	var conns, channels, payload, publishers *int
+	var rate *float64
+	var duration, warmup, drain *time.Duration
+	scenarios["fanout"] = &scenario{
+		flags: func(fs *flag.FlagSet) {
+			conns = fs.Int("conns", 2000, "subscribed connections")
+			channels = fs.Int("channels", 10, "channels; connection i subscribes to channel i mod channels")
+			rate = fs.Float64("rate", 200, "events per second, over all channels (event i goes to channel i mod channels)")
+			duration = fs.Duration("duration", 10*time.Second, "measured publishing time")
+			warmup = fs.Duration("warmup", 2*time.Second, "publishing at the same rate before measuring (not counted)")
+			drain = fs.Duration("drain", 5*time.Second, "longest wait for deliveries after the last publish")
+			payload = fs.Int("payload", 64, "padding bytes in each event's data")
+			publishers = fs.Int("publishers", 16, "concurrent HTTP requests at most (keep-alive connections)")
+		},
+		timeout: func() time.Duration {
+			return 90*time.Second + *warmup + *duration + *drain + time.Duration(*conns)*5*time.Millisecond
+		},
+		run: func(r *runner) error {
+			return runFanout(r, *conns, *channels, *rate, *duration, *warmup, *drain, *payload, *publishers)
+		},
+		table: []metricDef{
+			{"subscribed", "connections subscribed", "%.0f"},
+			{"connect_s", "connect+subscribe time (s)", "%.2f"},
+			{"published", "events published (accepted)", "%.0f"},
+			{"publish_errors", "publish errors", "%.0f"},
+			{"publish_lag_max_ms", "publisher max lag behind schedule (ms)", "%.1f"},
+			{"expected", "deliveries expected", "%.0f"},
+			{"delivered", "deliveries received (unique)", "%.0f"},
+			{"missing", "missing deliveries", "%.0f"},
+			{"duplicates", "duplicate deliveries", "%.0f"},
+			{"unexpected", "unexpected deliveries (failed publishes)", "%.0f"},
+			{"deliveries_per_s", "deliveries/s", "%.0f"},
+			{"lat_p50_ms", "delivery latency p50 (ms)", "%.3f"},
+			{"lat_p90_ms", "delivery latency p90 (ms)", "%.3f"},
+			{"lat_p99_ms", "delivery latency p99 (ms)", "%.3f"},
+			{"lat_p999_ms", "delivery latency p99.9 (ms)", "%.3f"},
+			{"lat_max_ms", "delivery latency max (ms)", "%.3f"},
+			{"publish_p50_ms", "API request latency p50 (ms)", "%.3f"},
+			{"publish_p99_ms", "API request latency p99 (ms)", "%.3f"},
+			{"server_cpu_pct", "server CPU (% of one core)", "%.1f"},
+			{"server_cpu_us_per_delivery", "server CPU per delivery (µs)", "%.2f"},
+			{"client_cpu_us_per_delivery", "generator CPU per delivery (µs)", "%.2f"},
+			{"server_rss_mib", "server RSS at the end (MiB)", "%.1f"},
+		},
+	}
+}
+
+func runFanout(r *runner, conns, channels int, rate float64, duration, warmup, drain time.Duration, payload, publishers int) error {
+	if conns < 1 || channels < 1 || rate <= 0 {
+		return fmt.Errorf("need conns ≥ 1, channels ≥ 1, rate > 0")
+	}
+	var phase string
+	var acc *accepted
+	var ws *workerSet
+	pub := newPublisher(r.srv.API, r.appID, r.key, r.secret, publishers, payload)
+	r.status = func() string {
+		if ws == nil {
+			return "starting"
+		}
+		s := ws.Stat()
+		sm := r.srv.Sample()
+		return fmt.Sprintf("%s: subscribed %d/%d published %d (err %d) delivered %d server RSS %.0f MiB",
+			phase, s.Subscribed, conns, pub.ok.Load(), pub.failed.Load(), s.Delivered, float64(sm.RSS)/(1<<20))
+	}
+	phase = "connecting"
+	ws, err := startWorkers(r.wsURL(), conns, channels, r.procs, workerConfig{ReadBuffer: 4096})
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
+	ready, err := ws.WaitReady(r.ctx)
+	r.metric("subscribed", float64(ready.Subscribed))
+	r.metric("connect_s", ready.ConnectSecs)
+	if err != nil {
+		return err
+	}
+	if ready.Subscribed < int64(conns) {
+		return fmt.Errorf("only %d of %d connections subscribed (failed %d, lost %d): %v",
+			ready.Subscribed, conns, ready.Failed, ready.Lost, ready.ErrSample)
+	}
+	phase = "warm-up"
+	paced(r.ctx, pub, eventWarm, rate, warmup, channels, publishers, nil)
+	r.sleep(500 * time.Millisecond)
+	pub.ok.Store(0)
+	pub.failed.Store(0)
+	pub.lat = new(hist)
+
+	phase = "measuring"
+	acc = newAccepted(channels)
+	s0, c0 := r.srv.Sample(), ws.CPU()+selfCPU()
+	profDone := make(chan error, 1)
+	if r.profile != "" {
+		go func() {
+			secs := int(duration.Seconds())
+			if secs < 1 {
+				secs = 1
+			}
+			profDone <- r.srv.Profile(fmt.Sprintf("profile?seconds=%d", secs), r.profilePath("cpu"), duration+30*time.Second)
+		}()
+	}
+	sent, lag := paced(r.ctx, pub, eventMeasured, rate, duration, channels, publishers, acc)
+	pubEnd := time.Now()
+	sets := acc.snapshot()
+	var expected int64
+	for c, s := range sets {
+		subs := conns / channels
+		if c < conns%channels {
+			subs++
+		}
+		expected += int64(s.count()) * int64(subs)
+	}
+	phase = "draining"
+	deadline := pubEnd.Add(drain)
+	for time.Now().Before(deadline) && r.ctx.Err() == nil {
+		if int64(ws.Stat().Delivered) >= expected {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s1, c1 := r.srv.Sample(), ws.CPU()+selfCPU()
+	if r.profile != "" {
+		if err := <-profDone; err != nil {
+			r.errorf("cpu profile: %v", err)
+		} else {
+			r.res.Profiles = append(r.res.Profiles, r.profilePath("cpu"))
+		}
+	}
+	phase = "tallying"
+	tally, err := ws.Finish(r.ctx, sets)
+	if err != nil {
+		return err
+	}
+	st := ws.Stat()
+	if st.Lost > 0 {
+		r.errorf("%d connections were closed by the server during the run: %v", st.Lost, st.ErrSample)
+	}
+	if pub.failed.Load() > 0 {
+		r.errorf("%d publishes failed: %v", pub.failed.Load(), pub.errs)
+	}
+	delivered := float64(tally.Unique)
+	srvCPU := (s1.CPU - s0.CPU).Seconds()
+	r.metric("sent", float64(sent))
+	r.metric("published", float64(pub.ok.Load()))
+	r.metric("publish_errors", float64(pub.failed.Load()))
+	r.metric("publish_lag_max_ms", float64(lag)/1e6)
+	r.metric("expected", float64(expected))
+	r.metric("delivered", delivered)
+	r.metric("missing", float64(tally.Missing))
+	r.metric("duplicates", float64(tally.Dups))
+	r.metric("unexpected", float64(tally.Unexpected))
+	r.metric("misrouted", float64(tally.Misrouted))
+	r.metric("deliveries_per_s", delivered/duration.Seconds())
+	h := tally.Hist
+	r.metric("lat_p50_ms", h.Quantile(0.50))
+	r.metric("lat_p90_ms", h.Quantile(0.90))
+	r.metric("lat_p99_ms", h.Quantile(0.99))
+	r.metric("lat_p999_ms", h.Quantile(0.999))
+	r.metric("lat_max_ms", h.Quantile(1))
+	ps := pub.lat.Snap()
+	r.metric("publish_p50_ms", ps.Quantile(0.5))
+	r.metric("publish_p99_ms", ps.Quantile(0.99))
+	window := s1.At.Sub(s0.At).Seconds()
+	r.metric("server_cpu_pct", 100*srvCPU/window)
+	if delivered > 0 {
+		r.metric("server_cpu_us_per_delivery", srvCPU*1e6/delivered)
+		r.metric("client_cpu_us_per_delivery", (c1-c0).Seconds()*1e6/delivered)
+	}
+	r.metric("server_rss_mib", float64(s1.RSS)/(1<<20))
+	return nil
+}

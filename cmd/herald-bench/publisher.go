@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-push/herald/pusher"
+)
+
+// publisher triggers events through the HTTP API, signed as an SDK signs
+// them (the baseline ignores the signature, but the client's work is the
+// same against both servers).
+type publisher struct {
+	client      *http.Client
+	base, path  string
+	key, secret string
+	pad         string
+	ok, failed  atomic.Int64
+	lat         *hist // request latency
+	errMu       sync.Mutex
+	errs        []string
+}
+
+func newPublisher(api, appID, key, secret string, conns, payload int) *publisher {
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &publisher{
+		client: &http.Client{Transport: tr, Timeout: 10 * time.Second},
+		base:   "http://" + api, path: "/apps/" + appID + "/events",
+		key: key, secret: secret, pad: strings.Repeat("x", payload), lat: new(hist),
+	}
+}
+
+// body is one /events request: the data carries the send time t (unix
+// ns), the channel's sequence number s and the channel index c.
+func (p *publisher) body(name string, ch, seq int, t int64) []byte {
+	data := make([]byte, 0, 64+len(p.pad))
+	data = append(data, `{"t":`...)
+	data = strconv.AppendInt(data, t, 10)
+	data = append(data, `,"s":`...)
+	data = strconv.AppendInt(data, int64(seq), 10)
+	data = append(data, `,"c":`...)
+	data = strconv.AppendInt(data, int64(ch), 10)
+	data = append(data, `,"p":"`...)
+	data = append(data, p.pad...)
+	data = append(data, `"}`...)
+	b := make([]byte, 0, 2*len(data)+64)
+	b = append(b, `{"name":`...)
+	b = pusher.AppendString(b, name)
+	b = append(b, `,"channel":`...)
+	b = pusher.AppendString(b, channelName(ch))
+	b = append(b, `,"data":`...)
+	b = pusher.AppendString(b, string(data))
+	return append(b, '}')
+}
+
+// publish sends one event; it returns whether the server accepted it.
+func (p *publisher) publish(name string, ch, seq int) bool {
+	start := time.Now()
+	body := p.body(name, ch, seq, start.UnixNano())
+	q := pusher.SignREST(p.key, p.secret, http.MethodPost, p.path, nil, body, start)
+	req, err := http.NewRequest(http.MethodPost, p.base+p.path+"?"+q.Encode(), bytes.NewReader(body))
+	if err != nil {
+		p.fail(err.Error())
+		return false
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := p.client.Do(req)
+	if err != nil {
+		p.fail(err.Error())
+		return false
+	}
+	rb, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		p.fail(fmt.Sprintf("%s: %s", res.Status, rb))
+		return false
+	}
+	p.lat.Record(time.Since(start))
+	p.ok.Add(1)
+	return true
+}
+
+func (p *publisher) fail(s string) {
+	p.failed.Add(1)
+	p.errMu.Lock()
+	if len(p.errs) < 5 {
+		p.errs = append(p.errs, s)
+	}
+	p.errMu.Unlock()
+}
+
+// accepted is, per channel, the sequence numbers the server accepted.
+type accepted struct {
+	mu   sync.Mutex
+	sets []bitset
+}
+
+func newAccepted(channels int) *accepted { return &accepted{sets: make([]bitset, channels)} }
+
+func (a *accepted) add(ch, seq int) {
+	a.mu.Lock()
+	a.sets[ch].set(seq)
+	a.mu.Unlock()
+}
+
+func (a *accepted) snapshot() []bitset {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]bitset, len(a.sets))
+	for i, s := range a.sets {
+		out[i] = append(bitset(nil), s...)
+	}
+	return out
+}
+
+// paced publishes at rate events/s for d, open loop: event i is due at
+// start + i/rate on channel i mod channels with sequence i div channels,
+// whatever happened to the earlier ones. workers requests run at once at
+// most; events wait in a queue when they are all busy, and maxLag reports
+// how late the latest-started event began.
+func paced(ctx context.Context, p *publisher, name string, rate float64, d time.Duration, channels, workers int, acc *accepted) (sent int, maxLag time.Duration) {
+	type job struct {
+		i  int
+		at time.Time
+	}
+	jobs := make(chan job, 1<<16)
+	var lagMu sync.Mutex
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if l := time.Since(j.at); l > 0 {
+					lagMu.Lock()
+					if l > maxLag {
+						maxLag = l
+					}
+					lagMu.Unlock()
+				}
+				ch, seq := j.i%channels, j.i/channels
+				if p.publish(name, ch, seq) && acc != nil {
+					acc.add(ch, seq)
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	total := int(rate * d.Seconds())
+	interval := time.Duration(float64(time.Second) / rate)
+	i := 0
+loop:
+	for i < total {
+		due := int(time.Since(start)/interval) + 1
+		if due > total {
+			due = total
+		}
+		for ; i < due; i++ {
+			select {
+			case jobs <- job{i: i, at: start.Add(time.Duration(i) * interval)}:
+			case <-ctx.Done():
+				break loop
+			}
+		}
+		next := start.Add(time.Duration(i) * interval)
+		select {
+		case <-time.After(time.Until(next)):
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return i, maxLag
+}
