@@ -57,7 +57,7 @@ type connectionInit struct {
 
 func newConnectionProps(app *appInfo) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &connectionActor{app: app, subs: make(map[string]*subscription)}
+		return &connectionActor{app: app} // subs is made on the first subscribe
 	}, app.dispatch)
 }
 
@@ -288,6 +288,9 @@ func (a *connectionActor) onSubscribe(ctx actor.Context, raw json.RawMessage) {
 	sub := &subscription{kind: kind}
 	if member != nil {
 		sub.userID = member.UserID
+	}
+	if a.subs == nil {
+		a.subs = make(map[string]*subscription, 1)
 	}
 	a.subs[d.Channel] = sub
 	ctx.Send(ctx.Parent(), &Join{Channel: d.Channel, Conn: ctx.Self(), Out: a.out, SocketID: a.socketID, Member: member})
