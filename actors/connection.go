@@ -124,6 +124,9 @@ func (a *connectionActor) onStopped(ctx actor.Context) {
 // onClientFrame decodes a frame here rather than on the socket's read
 // goroutine, which then stays shallow and keeps a small stack.
 func (a *connectionActor) onClientFrame(ctx actor.Context, m *ClientFrame) {
+	if m.Pending != nil {
+		m.Pending.Add(-1)
+	}
 	f, err := pusher.DecodeFrame(m.Raw)
 	if err != nil {
 		a.onActivity(ctx)

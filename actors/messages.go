@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -76,8 +77,14 @@ type SignedIn struct {
 type Connected struct{ Conn *actor.PID }
 
 // ClientFrame is a text frame a client sent, as received. Raw belongs to
-// the connection actor, which decodes it.
-type ClientFrame struct{ Raw []byte }
+// the connection actor, which decodes it. Pending, when set, counts the
+// socket's frames not yet handled: the actor takes one off per frame, so
+// the transport can refuse a client that sends faster than its actor
+// keeps up (the mailbox stays bounded).
+type ClientFrame struct {
+	Raw     []byte
+	Pending *atomic.Int32
+}
 
 // BadFrame reports a frame the transport could not decode.
 type BadFrame struct{ Reason string }

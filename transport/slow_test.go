@@ -59,3 +59,27 @@ func TestSlowConsumerIsClosedAndOthersUnharmed(t *testing.T) {
 	good.Expect("after")
 	t.Logf("slow client closed after %d frames of 10 KB", sent)
 }
+
+// A client that floods frames faster than its actor handles them costs a
+// bounded amount of memory: it is closed with 4100 rather than queued
+// without limit, and nobody else notices.
+func TestFloodingClientIsBounded(t *testing.T) {
+	b := startBroker(t)
+	good := b.connect()
+	good.Subscribe("calm")
+	flood, _, err := gws.NewClient(&gws.BuiltinEventHandler{}, &gws.ClientOption{Addr: b.ws + "/app/" + testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flood.NetConn().Close()
+	frame := []byte(`{"event":"pusher:pong","data":{}}`) // answered with nothing
+	sent := 0
+	for ; sent < 200000; sent++ {
+		if flood.WriteMessage(gws.OpcodeText, frame) != nil {
+			break
+		}
+	}
+	b.api.Trigger("calm", "still", "here", nil)
+	good.Expect("still")
+	t.Logf("flooding client: %d frames written before the server closed it (200000 = never closed)", sent)
+}

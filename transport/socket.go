@@ -26,7 +26,8 @@ const closeGrace = 3 * time.Second
 type socket struct {
 	conn    *gws.Conn
 	limit   int32
-	pending atomic.Int32
+	pending atomic.Int32 // frames queued for writing
+	inbound atomic.Int32 // frames handed to the connection actor, not yet handled
 	closing atomic.Bool
 	done    func() // decrements pending; made once so SendShared does not allocate it
 	sent    func(error)

@@ -14,6 +14,11 @@ import (
 	"github.com/lxzan/gws"
 )
 
+// maxInbound bounds a socket's frames waiting for its connection actor, so
+// a client that floods frames costs a bounded amount of memory: past it the
+// socket is closed with 4100 (the client backs off and reconnects).
+const maxInbound = 256
+
 // wsHandler upgrades /app/{key} requests and turns gws callbacks into
 // messages to connection actors. gws calls every callback of one socket on
 // that socket's read goroutine, in order, so frames reach the actor in the
@@ -180,7 +185,11 @@ func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 		h.broker.Tell(s.pid, &actors.BadFrame{Reason: "binary frames are not supported"})
 		return
 	}
-	h.broker.Tell(s.pid, &actors.ClientFrame{Raw: append([]byte(nil), msg.Bytes()...)})
+	if s.inbound.Add(1) > maxInbound {
+		s.abort(pusher.CloseOverCapacity, "Too many frames: the client sends faster than it is served")
+		return
+	}
+	h.broker.Tell(s.pid, &actors.ClientFrame{Raw: append([]byte(nil), msg.Bytes()...), Pending: &s.inbound})
 }
 
 // closeAll closes every socket with code and waits for their read loops to
