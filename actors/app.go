@@ -96,12 +96,12 @@ func (a *appActor) onConnect(ctx actor.Context, m *Connect) {
 	pid, err := ctx.SpawnNamed(a.app.connect, "conn-"+m.SocketID)
 	if err != nil {
 		a.app.log.Error("app: cannot spawn connection", "socket_id", m.SocketID, "err", err)
-		ctx.Respond(&Connected{})
+		m.Reply <- &Connected{}
 		return
 	}
 	// Sent before the reply, so it is the connection's first message.
 	ctx.Send(pid, &connectionInit{socketID: m.SocketID, out: m.Out})
-	ctx.Respond(&Connected{Conn: pid})
+	m.Reply <- &Connected{Conn: pid}
 }
 
 func (a *appActor) onJoin(ctx actor.Context, m *Join) {

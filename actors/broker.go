@@ -167,15 +167,19 @@ func (b *Broker) Apps() []*App { return b.order }
 // Connect spawns the connection actor of a new socket of app. The actor
 // sends pusher:connection_established through out when it starts.
 func (b *Broker) Connect(app *App, socketID string, out Outbound) (*actor.PID, error) {
-	res, err := b.system.Root.RequestFuture(app.pid, &Connect{SocketID: socketID, Out: out}, b.timeout).Result()
-	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+	reply := make(chan *Connected, 1)
+	b.system.Root.Send(app.pid, &Connect{SocketID: socketID, Out: out, Reply: reply})
+	t := time.NewTimer(b.timeout)
+	defer t.Stop()
+	select {
+	case c := <-reply:
+		if c.Conn == nil {
+			return nil, errors.New("connect: refused")
+		}
+		return c.Conn, nil
+	case <-t.C:
+		return nil, errors.New("connect: the app did not answer in time")
 	}
-	c, ok := res.(*Connected)
-	if !ok || c.Conn == nil {
-		return nil, errors.New("connect: refused")
-	}
-	return c.Conn, nil
 }
 
 // Tell sends msg to a connection actor (ClientFrame, BadFrame, Activity,

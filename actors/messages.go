@@ -13,11 +13,14 @@ import (
 
 // ---- Commands ----
 
-// Connect asks an app actor to spawn the actor of a new socket. The reply is
-// *Connected.
+// Connect asks an app actor to spawn the actor of a new socket. The answer
+// goes to Reply (buffered, so the app never waits), not through a future:
+// a future per connection costs a registry entry, a timer and eleven
+// allocations.
 type Connect struct {
 	SocketID string
 	Out      Outbound
+	Reply    chan<- *Connected
 }
 
 // Join asks a channel (through its app) to add a connection. Auth has been
