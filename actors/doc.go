@@ -12,7 +12,7 @@
 //
 // # Who talks to whom
 //
-//	transport ──Connect (request)──────────► app ──spawns──► connection
+//	transport ──Connect (answer on a channel)──► app ──spawns, connectionInit──► connection
 //	transport ──ClientFrame/BadFrame/Activity/SocketClosed──► connection
 //	connection ──Join/Leave──► app ──routes/spawns──► channel
 //	channel ──Joined/JoinRefused──► connection
@@ -42,6 +42,10 @@
 // its app; the app answers channel queries from those counts and stops the
 // channel once it reports no subscribers and the app has sent it no Join
 // since (Joins counts them), so stopping never drops a subscriber.
+//
+// Dispatch: every actor of a Broker runs its turns on the Broker's pool of
+// long-lived goroutines (dispatcher.go) rather than on a new goroutine per
+// turn; the Broker starts the pool and ends it after its actors stop.
 //
 // Supervision: an app stops (never restarts) a child whose Receive
 // panicked; a restarted connection would silently forget its
