@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -250,7 +251,7 @@ func (h *Herald) stopHooks(deadline time.Time) {
 // (stderr when nil).
 func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 	if w == nil {
-		w = stderr
+		w = os.Stderr
 	}
 	var level slog.Level
 	switch strings.ToLower(c.Level) {

@@ -197,7 +197,7 @@ func (a *channelActor) onClientEvent(m *PublishClientEvent) {
 	if !ok {
 		return // the sender left before its event arrived
 	}
-	a.broadcastExcept(m.Frame, a.subs[i])
+	a.broadcast(m.Frame, a.subs[i].socketID) // never echoed to the sender
 	a.fact(&ClientEventSent{App: a.app.id, Channel: a.name, Event: m.Event, Data: m.Data,
 		SocketID: m.SocketID, UserID: m.UserID, At: time.Now()})
 }
@@ -222,19 +222,6 @@ func (a *channelActor) broadcast(frame []byte, except string) {
 			continue
 		}
 		s.out.SendShared(sh)
-	}
-	sh.Release()
-}
-
-func (a *channelActor) broadcastExcept(frame []byte, skip *subscriber) {
-	if len(a.subs) <= 1 {
-		return
-	}
-	sh := a.app.fanout.Share(frame)
-	for _, s := range a.subs {
-		if s != skip {
-			s.out.SendShared(sh)
-		}
 	}
 	sh.Release()
 }

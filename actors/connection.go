@@ -3,6 +3,7 @@ package actors
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -227,7 +228,7 @@ func (a *connectionActor) onFrame(ctx actor.Context, f pusher.Frame) {
 	case pusher.EventSignin:
 		a.onSignin(ctx, f.Data)
 	default:
-		if len(f.Event) >= len(pusher.ClientEventPrefix) && f.Event[:len(pusher.ClientEventPrefix)] == pusher.ClientEventPrefix {
+		if strings.HasPrefix(f.Event, pusher.ClientEventPrefix) {
 			a.onClientEvent(ctx, f)
 			return
 		}
@@ -240,7 +241,7 @@ func (a *connectionActor) onFrame(ctx actor.Context, f pusher.Frame) {
 }
 
 func isPusherEvent(e string) bool {
-	return len(e) >= 7 && e[:7] == "pusher:" || len(e) >= 16 && e[:16] == "pusher_internal:"
+	return strings.HasPrefix(e, "pusher:") || strings.HasPrefix(e, "pusher_internal:")
 }
 
 func (a *connectionActor) onBadFrame(_ actor.Context, m *BadFrame) {

@@ -29,9 +29,6 @@ const (
 
 // Error codes sent in pusher:error frames that do not close the socket.
 const (
-	// ErrCodeSubscriptionRefused: a subscription's signature or channel_data
-	// was refused. The socket stays open.
-	ErrCodeSubscriptionRefused = 4009
 	// ErrCodeClientEventRejected: client event refused (rate, rules, size).
 	ErrCodeClientEventRejected = 4301
 )

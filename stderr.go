@@ -1,5 +1,0 @@
-package herald
-
-import "os"
-
-var stderr = os.Stderr
