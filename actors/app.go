@@ -37,6 +37,7 @@ type appActor struct {
 	gen      uint64            // makes each channel actor's name unique
 	users    *userIndex        // signed-in connections and watchlists
 	cache    *cacheStore       // last event of each cache channel
+	conns    int               // running connection actors
 }
 
 type channelEntry struct {
@@ -54,13 +55,17 @@ func newAppProps(app *appInfo) *actor.Props {
 
 // stopOnPanic stops a connection or channel whose Receive panicked: its
 // state cannot be trusted, and restarting it would silently forget its
-// socket's subscriptions. The socket is closed and the client reconnects.
+// socket's subscriptions. Their Receive recovers first (contain), logs and
+// stops the actor itself; this covers a panic that escapes that.
 var stopOnPanic = actor.NewOneForOneStrategy(1, time.Second, func(reason any) actor.Directive {
 	return actor.StopDirective
 })
 
-// Receive handles the app's messages.
+// Receive handles the app's messages. A panic is logged and the message
+// dropped; the app goes on with the next one rather than restarting, which
+// would stop every connection of the app.
 func (a *appActor) Receive(ctx actor.Context) {
+	defer a.contain(ctx)
 	switch m := ctx.Message().(type) {
 	case *Connect:
 		a.onConnect(ctx, m)
@@ -68,14 +73,14 @@ func (a *appActor) Receive(ctx actor.Context) {
 		a.onJoin(ctx, m)
 	case *Leave:
 		a.onLeave(ctx, m)
-	case *Publish:
-		a.onPublish(ctx, m)
 	case *ChannelStats:
 		a.onStats(ctx, m)
 	case *actor.Terminated:
 		a.onTerminated(m)
 	case *SignedIn:
 		a.onSignedIn(m)
+	case *SignedOut:
+		a.onSignedOut(m)
 	case *TerminateUserRequest:
 		a.onTerminateUser(ctx, m)
 	case *TriggerRequest:
@@ -92,13 +97,25 @@ func (a *appActor) Receive(ctx actor.Context) {
 	}
 }
 
+func (a *appActor) contain(ctx actor.Context) {
+	if r := recover(); r != nil {
+		logPanic(a.app.log, r, ctx.Message(), "actor", "app")
+	}
+}
+
 func (a *appActor) onConnect(ctx actor.Context, m *Connect) {
+	if max := a.app.cfg.MaxConnections; max > 0 && a.conns >= max {
+		m.Reply <- &Connected{Refused: &RefusedError{Code: pusher.CloseOverQuota,
+			Message: "Over quota: the app has reached its connection limit", Reason: "max_connections"}}
+		return
+	}
 	pid, err := ctx.SpawnNamed(a.app.connect, "conn-"+m.SocketID)
 	if err != nil {
 		a.app.log.Error("app: cannot spawn connection", "socket_id", m.SocketID, "err", err)
 		m.Reply <- &Connected{}
 		return
 	}
+	a.conns++
 	// Sent before the reply, so it is the connection's first message.
 	ctx.Send(pid, &connectionInit{socketID: m.SocketID, out: m.Out})
 	m.Reply <- &Connected{Conn: pid}
@@ -134,12 +151,6 @@ func (a *appActor) onLeave(ctx actor.Context, m *Leave) {
 	}
 }
 
-func (a *appActor) onPublish(ctx actor.Context, m *Publish) {
-	if e := a.channels[m.Channel]; e != nil {
-		ctx.Send(e.pid, m)
-	}
-}
-
 func (a *appActor) onStats(ctx actor.Context, m *ChannelStats) {
 	e := a.channels[m.Channel]
 	if e == nil || e.pid.Id != m.PID.Id {
@@ -154,6 +165,10 @@ func (a *appActor) onStats(ctx actor.Context, m *ChannelStats) {
 	}
 }
 
+// onTerminated hears of a child that stopped: a channel (forgotten here,
+// so the next Join spawns a new one) or a connection (uncounted; its
+// signin was dropped by SignedOut, which the connection sent after its
+// SignedIn — Terminated, a system message, may overtake both).
 func (a *appActor) onTerminated(m *actor.Terminated) {
 	if name, ok := a.byPID[m.Who.Id]; ok {
 		if e := a.channels[name]; e != nil && e.pid.Id == m.Who.Id {
@@ -161,9 +176,13 @@ func (a *appActor) onTerminated(m *actor.Terminated) {
 		}
 		return
 	}
-	// A connection ended: forget its signin, and tell its user's watchers
-	// if it was the user's last connection.
-	if c, offline := a.users.remove(m.Who.Id); c != nil && offline && a.app.cfg.Watchlist {
+	a.conns--
+}
+
+// onSignedOut forgets a stopped connection's signin, and tells its user's
+// watchers if it was the user's last connection.
+func (a *appActor) onSignedOut(m *SignedOut) {
+	if c, offline := a.users.remove(m.Conn.Id); c != nil && offline && a.app.cfg.Watchlist {
 		a.notifyWatchers(c.userID, "offline")
 	}
 }

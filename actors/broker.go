@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/herald-push/herald/pusher"
 )
 
 // AppConfig is one app as the actors see it. Zero limits mean Pusher's
@@ -23,8 +24,14 @@ type AppConfig struct {
 	ClientEventRate int
 	// MaxPresenceMembers caps users per presence channel (default 100).
 	MaxPresenceMembers int
-	// MaxChannelsPerConnection caps subscriptions per socket (default 100).
+	// MaxChannelsPerConnection caps subscriptions per socket (default 1000).
 	MaxChannelsPerConnection int
+	// MaxConnections caps the app's open connections (0: no cap); past it
+	// a connection is refused with 4004.
+	MaxConnections int
+	// MaxBackendEventsPerSecond and MaxReadRequestsPerSecond are the app's
+	// API quotas (0: none), enforced by the transport.
+	MaxBackendEventsPerSecond, MaxReadRequestsPerSecond int
 	// UserAuthenticationTimeout closes connections that neither sign in
 	// nor hold a private or presence subscription within it (0: off).
 	UserAuthenticationTimeout time.Duration
@@ -48,7 +55,7 @@ func (c AppConfig) withDefaults() AppConfig {
 		c.MaxPresenceMembers = 100
 	}
 	if c.MaxChannelsPerConnection <= 0 {
-		c.MaxChannelsPerConnection = 100
+		c.MaxChannelsPerConnection = 1000
 	}
 	if c.CacheTTL <= 0 {
 		c.CacheTTL = 30 * time.Minute
@@ -100,6 +107,16 @@ type Broker struct {
 
 // ErrUnknownApp is returned for an app key no app has.
 var ErrUnknownApp = errors.New("unknown app")
+
+// RefusedError is an app's refusal of a new connection: the close code
+// and message the socket is closed with, and the quota that refused it.
+type RefusedError struct {
+	Code    pusher.CloseCode
+	Message string
+	Reason  string // the config key of the quota, for logs
+}
+
+func (e *RefusedError) Error() string { return "connect: refused: " + e.Message }
 
 // Start spawns one actor per app and the HTTP adapter actor in system,
 // which may be an ActorSystem the embedding program already runs.
@@ -165,7 +182,8 @@ func (b *Broker) App(key string) (*App, bool) {
 func (b *Broker) Apps() []*App { return b.order }
 
 // Connect spawns the connection actor of a new socket of app. The actor
-// sends pusher:connection_established through out when it starts.
+// sends pusher:connection_established through out when it starts. An app
+// over its connection quota answers with a *RefusedError.
 func (b *Broker) Connect(app *App, socketID string, out Outbound) (*actor.PID, error) {
 	reply := make(chan *Connected, 1)
 	b.system.Root.Send(app.pid, &Connect{SocketID: socketID, Out: out, Reply: reply})
@@ -173,8 +191,11 @@ func (b *Broker) Connect(app *App, socketID string, out Outbound) (*actor.PID, e
 	defer t.Stop()
 	select {
 	case c := <-reply:
+		if c.Refused != nil {
+			return nil, c.Refused
+		}
 		if c.Conn == nil {
-			return nil, errors.New("connect: refused")
+			return nil, errors.New("connect: the app could not start the connection")
 		}
 		return c.Conn, nil
 	case <-t.C:

@@ -24,6 +24,7 @@ type channelActor struct {
 	index   map[string]int // connection PID id → position in subs
 	members *memberSet     // presence channels only
 	joins   uint64
+	failed  bool // a turn panicked: the actor is stopping
 
 	// subscription_count coalescing: at most one frame a second.
 	countSent    int // the count last sent (-1: none yet)
@@ -53,8 +54,10 @@ func newChannelProps(app *appInfo, name string) *actor.Props {
 	}, app.dispatch)
 }
 
-// Receive handles the channel's messages.
+// Receive handles the channel's messages. A panic stops the channel
+// (contain); its subscribers are told and can subscribe again.
 func (a *channelActor) Receive(ctx actor.Context) {
+	defer a.contain(ctx)
 	switch m := ctx.Message().(type) {
 	case *Join:
 		a.onJoin(ctx, m)
@@ -69,13 +72,43 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *countTick:
 		a.onCountTick()
 	case *actor.Stopped:
-		if a.countTimer != nil {
-			a.countTimer.Stop()
-		}
+		a.onStopped(ctx)
 	case *actor.Started, *actor.Stopping, *actor.Restarting:
 	default:
 		a.app.log.Warn("channel: unexpected message", "type", typeName(m), "channel", a.name)
 	}
+}
+
+func (a *channelActor) contain(ctx actor.Context) {
+	if r := recover(); r != nil {
+		logPanic(a.app.log, r, ctx.Message(), "actor", "channel", "app", a.app.id, "channel", a.name)
+		if !a.failed {
+			a.failed = true
+			ctx.Stop(ctx.Self())
+		}
+	}
+}
+
+// onStopped ends the count timer. A channel stopped by a panic still has
+// subscribers: each is told (ChannelLost), and the webhooks hear the
+// members and the channel go, as they will hear them come back.
+func (a *channelActor) onStopped(ctx actor.Context) {
+	if a.countTimer != nil {
+		a.countTimer.Stop()
+	}
+	if !a.failed || len(a.subs) == 0 {
+		return
+	}
+	now := time.Now()
+	for _, s := range a.subs {
+		ctx.Send(s.conn, &ChannelLost{Channel: a.name, PID: ctx.Self()})
+	}
+	if a.members != nil {
+		for _, id := range a.members.ids() {
+			a.fact(&MemberRemoved{App: a.app.id, Channel: a.name, UserID: id, At: now})
+		}
+	}
+	a.fact(&ChannelVacated{App: a.app.id, Channel: a.name, At: now})
 }
 
 func (a *channelActor) onJoin(ctx actor.Context, m *Join) {

@@ -121,7 +121,7 @@ func TestEveryMessageIsHandled(t *testing.T) {
 	ch := expect[*Joined](t, p).PID
 	o.next(t, nil)
 	root := e.system.Root
-	root.Send(app.pid, &Publish{Channel: "presence-all", Frame: []byte(`{}`)})
+	root.Send(app.pid, &SignedOut{Conn: p.pid})
 	root.Send(app.pid, &ChannelStats{Channel: "x", PID: ch})
 	root.Send(ch, &Publish{Channel: "presence-all", Frame: []byte(`{}`)})
 	root.Send(ch, &PublishClientEvent{Channel: "presence-all", Frame: []byte(`{}`), Sender: p.pid})
@@ -139,7 +139,7 @@ func TestEveryMessageIsHandled(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range []any{&ClientFrame{Raw: []byte(`{"event":"pusher:ping"}`)}, &BadFrame{Reason: "x"}, &Activity{},
-		&Joined{Channel: "x"}, &JoinRefused{Channel: "x"}, &SocketClosed{}} {
+		&Joined{Channel: "x"}, &JoinRefused{Channel: "x"}, &ChannelLost{Channel: "x", PID: ch}, &SocketClosed{}} {
 		root.Send(conn, m)
 	}
 	if _, err := e.broker.Request(&UsersRequest{App: "key", Channel: "presence-all"}); err != nil {

@@ -12,8 +12,8 @@ import (
 
 // connectionActor is one client socket's protocol state: its
 // subscriptions, its client-event rate limit and its heartbeat. The
-// transport feeds it decoded frames (ClientFrame); it answers through the
-// socket's Outbound. Subscriptions are checked here (names, signatures,
+// transport hands it each frame as received (ClientFrame), which it
+// decodes; it answers through the socket's Outbound. Subscriptions are checked here (names, signatures,
 // channel_data) and then joined through the app actor, which routes to the
 // channel actor; the channel answers with Joined or JoinRefused.
 //
@@ -62,8 +62,10 @@ func newConnectionProps(app *appInfo) *actor.Props {
 	}, app.dispatch)
 }
 
-// Receive handles the connection's messages.
+// Receive handles the connection's messages. A panic stops the
+// connection (contain), which closes its socket with 4200.
 func (a *connectionActor) Receive(ctx actor.Context) {
+	defer a.contain(ctx)
 	switch m := ctx.Message().(type) {
 	case *ClientFrame:
 		a.onClientFrame(ctx, m)
@@ -75,6 +77,8 @@ func (a *connectionActor) Receive(ctx actor.Context) {
 		a.onJoined(m)
 	case *JoinRefused:
 		a.onJoinRefused(m)
+	case *ChannelLost:
+		a.onChannelLost(m)
 	case *SocketClosed:
 		ctx.Stop(ctx.Self())
 	case *heartbeatTick:
@@ -91,6 +95,13 @@ func (a *connectionActor) Receive(ctx actor.Context) {
 	}
 }
 
+func (a *connectionActor) contain(ctx actor.Context) {
+	if r := recover(); r != nil {
+		logPanic(a.app.log, r, ctx.Message(), "actor", "connection", "app", a.app.id, "socket_id", a.socketID)
+		ctx.Stop(ctx.Self())
+	}
+}
+
 func (a *connectionActor) onInit(ctx actor.Context, m *connectionInit) {
 	a.socketID, a.out = m.socketID, m.out
 	a.limiter = newTokenBucket(a.app.cfg.ClientEventRate, time.Now())
@@ -104,9 +115,11 @@ func (a *connectionActor) onInit(ctx actor.Context, m *connectionInit) {
 	}
 }
 
-// onStopped leaves every channel, whatever stopped the actor (the socket
-// closed, a shutdown, a panic), so channels never keep a dead subscriber,
-// and closes the socket if it is still open.
+// onStopped leaves every channel and signs out, whatever stopped the
+// actor (the socket closed, a shutdown, a panic), so neither channels nor
+// the user index keep a dead connection, and closes the socket if it is
+// still open. Leave and SignedOut follow this actor's Join and SignedIn
+// into the app's mailbox, so they are handled after them.
 func (a *connectionActor) onStopped(ctx actor.Context) {
 	if a.beat != nil {
 		a.beat.Stop()
@@ -117,6 +130,9 @@ func (a *connectionActor) onStopped(ctx actor.Context) {
 	for ch := range a.subs {
 		ctx.Send(ctx.Parent(), &Leave{Channel: ch, Conn: ctx.Self()})
 	}
+	if a.userID != "" {
+		ctx.Send(ctx.Parent(), &SignedOut{Conn: ctx.Self()})
+	}
 	if a.out != nil {
 		a.out.Close(pusher.CloseReconnect, "")
 	}
@@ -125,8 +141,8 @@ func (a *connectionActor) onStopped(ctx actor.Context) {
 // onClientFrame decodes a frame here rather than on the socket's read
 // goroutine, which then stays shallow and keeps a small stack.
 func (a *connectionActor) onClientFrame(ctx actor.Context, m *ClientFrame) {
-	if m.Pending != nil {
-		m.Pending.Add(-1)
+	if m.Ack != nil {
+		defer m.Ack(len(m.Raw))
 	}
 	f, err := pusher.DecodeFrame(m.Raw)
 	if err != nil {
@@ -233,7 +249,7 @@ func (a *connectionActor) onFrame(ctx actor.Context, f pusher.Frame) {
 			return
 		}
 		if isPusherEvent(f.Event) {
-			a.sendError(0, "Unknown event: "+truncate(f.Event, 64))
+			a.sendError(0, "Unknown event: "+pusher.Truncate(f.Event, 64))
 			return
 		}
 		a.sendError(pusher.ErrCodeClientEventRejected, "Client event rejected - client events must be prefixed by 'client-'")
@@ -338,6 +354,15 @@ func (a *connectionActor) onJoinRefused(m *JoinRefused) {
 	a.refuse(m.Channel, 403, m.Message)
 }
 
+// onChannelLost forgets a subscription whose channel actor failed and
+// tells the client, which may subscribe again.
+func (a *connectionActor) onChannelLost(m *ChannelLost) {
+	if s := a.subs[m.Channel]; s != nil && s.pid != nil && s.pid.Id == m.PID.Id {
+		delete(a.subs, m.Channel)
+		a.refuse(m.Channel, 500, "The channel failed on the server: subscribe again")
+	}
+}
+
 func (a *connectionActor) onClientEvent(ctx actor.Context, f pusher.Frame) {
 	reject := func(msg string) { a.sendError(pusher.ErrCodeClientEventRejected, "Client event rejected - "+msg) }
 	sub := a.subs[f.Channel]
@@ -347,7 +372,7 @@ func (a *connectionActor) onClientEvent(ctx actor.Context, f pusher.Frame) {
 	case !pusher.Kind(f.Channel).AllowsClientEvents():
 		reject("only supported on private and presence channels")
 	case sub == nil || sub.pid == nil:
-		reject("you are not subscribed to " + truncate(f.Channel, 200))
+		reject("you are not subscribed to " + pusher.Truncate(f.Channel, 200))
 	case !pusher.ValidEventName(f.Event):
 		reject("invalid event name")
 	case len(f.Data) > pusher.MaxDataSize:
@@ -374,16 +399,9 @@ func (a *connectionActor) refuse(channel string, status int, msg string) {
 	data = append(data, `,"status":`...)
 	data = strconv.AppendInt(data, int64(status), 10)
 	data = append(data, '}')
-	a.out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionError, truncate(channel, pusher.MaxChannelNameLength), string(data), ""))
+	a.out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionError, pusher.Truncate(channel, pusher.MaxChannelNameLength), string(data), ""))
 }
 
 func (a *connectionActor) sendError(code int, msg string) {
 	a.out.Send(pusher.AppendError(nil, code, msg))
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -45,7 +44,7 @@ type Leave struct {
 }
 
 // Publish delivers an encoded event frame to a channel's subscribers, all
-// but the socket whose id is Except. The app routes it to the channel.
+// but the socket whose id is Except. The app sends it to the channel.
 type Publish struct {
 	Channel string
 	Frame   []byte
@@ -68,6 +67,8 @@ type PublishClientEvent struct {
 // ---- Facts ----
 
 // SignedIn tells the app a connection signed in (pusher:signin) as UserID.
+// The connection sends SignedOut when it stops, after it: the app handles
+// both in that order, so a signin can never outlive its connection.
 type SignedIn struct {
 	Conn      *actor.PID
 	Out       Outbound
@@ -76,20 +77,28 @@ type SignedIn struct {
 	Watchlist []string
 }
 
-// Connected answers Connect with the new connection actor.
-type Connected struct{ Conn *actor.PID }
+// SignedOut tells the app a signed-in connection stopped.
+type SignedOut struct{ Conn *actor.PID }
 
-// ClientFrame is a text frame a client sent, as received. Raw belongs to
-// the connection actor, which decodes it. Pending, when set, counts the
-// socket's frames not yet handled: the actor takes one off per frame, so
-// the transport can refuse a client that sends faster than its actor
-// keeps up (the mailbox stays bounded).
-type ClientFrame struct {
-	Raw     []byte
-	Pending *atomic.Int32
+// Connected answers Connect with the new connection actor, or with the
+// reason the app refused it (Refused set, Conn nil).
+type Connected struct {
+	Conn    *actor.PID
+	Refused *RefusedError
 }
 
-// BadFrame reports a frame the transport could not decode.
+// ClientFrame is a text frame a client sent, as received. Raw belongs to
+// the connection actor, which decodes it. Ack, when set, is called with
+// len(Raw) once the frame is handled: the transport counts the frames it
+// handed over and stops reading a client that is ahead of its actor, so
+// the mailbox stays bounded without cutting the client.
+type ClientFrame struct {
+	Raw []byte
+	Ack func(n int)
+}
+
+// BadFrame reports a frame the transport will not hand over (a binary
+// frame); the connection answers with pusher:error.
 type BadFrame struct{ Reason string }
 
 // Activity reports client traffic that is not a frame (a WebSocket ping).
@@ -97,6 +106,14 @@ type Activity struct{}
 
 // SocketClosed reports that the socket is gone; the connection stops.
 type SocketClosed struct{}
+
+// ChannelLost tells a subscriber that the actor serving its channel
+// failed: the subscription is gone and the client is told, so it can
+// subscribe again.
+type ChannelLost struct {
+	Channel string
+	PID     *actor.PID
+}
 
 // Joined tells a connection its subscription succeeded and which actor
 // serves the channel.
@@ -157,7 +174,8 @@ type (
 	}
 )
 
-// ---- Queries (RequestFuture from the transport, answered by the app) ----
+// ---- Queries (RequestFuture from the transport through the HTTP adapter;
+// answered by the app, or by the channel it forwards to) ----
 
 // TriggerEvent is one event of a trigger or batch request.
 type TriggerEvent struct {
@@ -220,7 +238,8 @@ type TerminateUserRequest struct{ App, UserID string }
 // TerminateUserResponse answers TerminateUserRequest.
 type TerminateUserResponse struct{ Closed int }
 
-// UsersRequest lists the users of a presence channel.
+// UsersRequest lists the users of a presence channel. The app forwards it
+// to the channel, which answers.
 type UsersRequest struct{ App, Channel string }
 
 // UsersResponse answers UsersRequest.

@@ -41,11 +41,24 @@ type WebSocket struct {
 	// WriteQueue is the number of frames queued for one socket before the
 	// socket is closed with code 4100 (over capacity). Default 1024; >= 16.
 	WriteQueue int `koanf:"write_queue"`
+	// WriteQueueBytes is the number of bytes queued for one socket before
+	// the socket is closed with code 4100; pongs and errors count too.
+	// Default 1048576 (1 MiB); >= 4096.
+	WriteQueueBytes int `koanf:"write_queue_bytes"`
+	// MaxConnections caps the open WebSocket connections of the process;
+	// upgrades past it get HTTP 503 and the API keeps working. Default:
+	// the file descriptor limit less a reserve (see DefaultMaxConnections);
+	// 0 means no cap.
+	MaxConnections int `koanf:"max_connections"`
+	// MaxConnectionsPerIP caps the open connections of one remote IP (the
+	// TCP peer: behind a proxy, the proxy's). Default 0, no cap.
+	MaxConnectionsPerIP int `koanf:"max_connections_per_ip"`
 	// ReadBufferSize is the size of each connection's read buffer, in
 	// bytes. Default 1024; >= 256.
 	ReadBufferSize int `koanf:"read_buffer_size"`
 	// AllowedOrigins lists the Origin header values accepted on the
-	// WebSocket handshake. Empty (the default) accepts any origin.
+	// WebSocket handshake; other origins get 403. A request without an
+	// Origin (not a browser) is accepted. Empty (the default) accepts any.
 	AllowedOrigins []string `koanf:"allowed_origins"`
 }
 
@@ -106,7 +119,7 @@ type Webhooks struct {
 // so cannot inherit defaults from it.
 type App struct {
 	// ID is the app id in REST API paths (/apps/{id}/...). Empty accepts
-	// any id; see MatchesID.
+	// any id.
 	ID string `koanf:"id"`
 	// Key is the public app key. Required, unique, made of [A-Za-z0-9_.-].
 	Key string `koanf:"key"`
@@ -122,8 +135,20 @@ type App struct {
 	// the default, 100; at most 10000.
 	MaxPresenceMembers int `koanf:"max_presence_members"`
 	// MaxChannelsPerConnection caps the subscriptions of one connection.
-	// 0 means the default, 100.
+	// 0 means the default, 1000 (Pusher imposes none; pusher-js re-sends
+	// every subscription at once after a reconnect).
 	MaxChannelsPerConnection int `koanf:"max_channels_per_connection"`
+	// MaxConnections caps the app's open connections; a connection past it
+	// is closed with 4004. 0, the default, means no cap.
+	MaxConnections int `koanf:"max_connections"`
+	// MaxBackendEventsPerSecond caps the events the app's backends publish
+	// through the API (each channel of an /events call and each batch item
+	// is one); past it the API answers 429. 0, the default, means no cap.
+	MaxBackendEventsPerSecond int `koanf:"max_backend_events_per_second"`
+	// MaxReadRequestsPerSecond caps the app's API queries (GET channels,
+	// channel, users); past it the API answers 429. 0, the default, means
+	// no cap.
+	MaxReadRequestsPerSecond int `koanf:"max_read_requests_per_second"`
 	// UserAuthenticationTimeout is how long a connection may stay without
 	// pusher:signin before it is closed. 0, the default, turns it off.
 	UserAuthenticationTimeout time.Duration `koanf:"user_authentication_timeout"`
@@ -187,7 +212,7 @@ var WebmanWebhookEvents = []string{
 const (
 	defaultClientEventRate          = 10
 	defaultMaxPresenceMembers       = 100
-	defaultMaxChannelsPerConnection = 100
+	defaultMaxChannelsPerConnection = 1000
 	defaultCacheTTL                 = 30 * time.Minute
 )
 
@@ -201,6 +226,8 @@ func Default() Config {
 			PongTimeout:     30 * time.Second,
 			MaxMessageSize:  32 << 10,
 			WriteQueue:      1024,
+			WriteQueueBytes: 1 << 20,
+			MaxConnections:  DefaultMaxConnections(),
 			ReadBufferSize:  1024,
 		},
 		API: API{
@@ -270,8 +297,19 @@ func (a App) WithDefaults() App {
 	return a
 }
 
-// MatchesID reports whether a serves the app id of a REST API path: an app
-// without an ID accepts any.
-func (a App) MatchesID(id string) bool {
-	return a.ID == "" || a.ID == id
+// fdReserve is what DefaultMaxConnections keeps of the file descriptor
+// limit for everything but WebSocket connections: listeners, API
+// connections, webhook deliveries, config and log files.
+const fdReserve = 256
+
+// DefaultMaxConnections is websocket.max_connections' default: the
+// process's file descriptor limit less fdReserve (at least 64), so that a
+// flood of WebSocket connections can never starve the API and /healthz of
+// descriptors. 0 (no cap) when the limit cannot be read.
+func DefaultMaxConnections() int {
+	limit := fdLimit()
+	if limit <= 0 {
+		return 0
+	}
+	return max(64, limit-fdReserve)
 }

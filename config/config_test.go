@@ -29,6 +29,8 @@ func TestDefault(t *testing.T) {
 		{"webhooks.batch_window", d.Webhooks.BatchWindow, 250 * time.Millisecond},
 		{"webhooks.retry_for", d.Webhooks.RetryFor, 5 * time.Minute},
 		{"shutdown_timeout", d.ShutdownTimeout, 10 * time.Second},
+		{"websocket.write_queue_bytes", d.WebSocket.WriteQueueBytes, 1 << 20},
+		{"websocket.max_connections_per_ip", d.WebSocket.MaxConnectionsPerIP, 0},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -45,7 +47,7 @@ func TestDevApp(t *testing.T) {
 		ClientEvents:             true,
 		ClientEventRate:          10,
 		MaxPresenceMembers:       100,
-		MaxChannelsPerConnection: 100,
+		MaxChannelsPerConnection: 1000,
 		CacheTTL:                 30 * time.Minute,
 	}
 	if got := DevApp(); !reflect.DeepEqual(got, want) {
@@ -60,7 +62,7 @@ func TestWithDefaults(t *testing.T) {
 	if a.ClientEventRate != 3 {
 		t.Errorf("ClientEventRate = %d, want the given 3", a.ClientEventRate)
 	}
-	if a.MaxPresenceMembers != 100 || a.MaxChannelsPerConnection != 100 || a.CacheTTL != 30*time.Minute {
+	if a.MaxPresenceMembers != 100 || a.MaxChannelsPerConnection != 1000 || a.CacheTTL != 30*time.Minute {
 		t.Errorf("defaults not filled: %+v", a)
 	}
 	if a.UserAuthenticationTimeout != 0 {
@@ -71,23 +73,5 @@ func TestWithDefaults(t *testing.T) {
 	}
 	if hooks[0].Format != "" {
 		t.Errorf("WithDefaults wrote into the caller's webhooks slice")
-	}
-}
-
-func TestMatchesID(t *testing.T) {
-	tests := []struct {
-		appID, id string
-		want      bool
-	}{
-		{"", "anything", true},
-		{"", "", true},
-		{"42", "42", true},
-		{"42", "43", false},
-		{"42", "", false},
-	}
-	for _, tt := range tests {
-		if got := (App{ID: tt.appID}).MatchesID(tt.id); got != tt.want {
-			t.Errorf("App{ID: %q}.MatchesID(%q) = %v, want %v", tt.appID, tt.id, got, tt.want)
-		}
 	}
 }

@@ -130,6 +130,9 @@ func newFlagSet() *pflag.FlagSet {
 	fs.Duration("websocket.pong_timeout", ws.PongTimeout, "time a connection has to answer a ping")
 	fs.Int("websocket.max_message_size", ws.MaxMessageSize, "largest inbound frame, in `bytes` (1024..16777216)")
 	fs.Int("websocket.write_queue", ws.WriteQueue, "frames queued per socket before it is closed with 4100 (>= 16)")
+	fs.Int("websocket.write_queue_bytes", ws.WriteQueueBytes, "`bytes` queued per socket before it is closed with 4100 (>= 4096)")
+	fs.Int("websocket.max_connections", ws.MaxConnections, "open connections of the process; more get HTTP 503 (0: no cap; default: fd limit - 256)")
+	fs.Int("websocket.max_connections_per_ip", ws.MaxConnectionsPerIP, "open connections per remote IP; more get HTTP 503 (0: no cap)")
 	fs.Int("websocket.read_buffer_size", ws.ReadBufferSize, "read buffer per connection, in `bytes` (>= 256)")
 	fs.StringSlice("websocket.allowed_origins", ws.AllowedOrigins, "accepted Origin headers, comma-separated (default any)")
 

@@ -27,6 +27,9 @@ func (c Config) Validate() error {
 	v.check(ws.MaxMessageSize >= 1024 && ws.MaxMessageSize <= 16<<20,
 		"websocket.max_message_size", "must be from 1024 to 16777216, got %d", ws.MaxMessageSize)
 	v.check(ws.WriteQueue >= 16, "websocket.write_queue", "must be >= 16, got %d", ws.WriteQueue)
+	v.check(ws.WriteQueueBytes >= 4096, "websocket.write_queue_bytes", "must be >= 4096, got %d", ws.WriteQueueBytes)
+	v.check(ws.MaxConnections >= 0, "websocket.max_connections", "must be >= 0, got %d", ws.MaxConnections)
+	v.check(ws.MaxConnectionsPerIP >= 0, "websocket.max_connections_per_ip", "must be >= 0, got %d", ws.MaxConnectionsPerIP)
 	v.check(ws.ReadBufferSize >= 256, "websocket.read_buffer_size", "must be >= 256, got %d", ws.ReadBufferSize)
 	for i, origin := range ws.AllowedOrigins {
 		v.check(origin != "", fmt.Sprintf("websocket.allowed_origins[%d]", i), "must not be empty")
@@ -120,6 +123,11 @@ func (v *validator) apps(apps []App) {
 			p+".max_presence_members", "must be from 1 to 10000, got %d", a.MaxPresenceMembers)
 		v.check(a.MaxChannelsPerConnection >= 1,
 			p+".max_channels_per_connection", "must be >= 1, got %d", a.MaxChannelsPerConnection)
+		v.check(a.MaxConnections >= 0, p+".max_connections", "must be >= 0, got %d", a.MaxConnections)
+		v.check(a.MaxBackendEventsPerSecond >= 0,
+			p+".max_backend_events_per_second", "must be >= 0, got %d", a.MaxBackendEventsPerSecond)
+		v.check(a.MaxReadRequestsPerSecond >= 0,
+			p+".max_read_requests_per_second", "must be >= 0, got %d", a.MaxReadRequestsPerSecond)
 		v.check(a.UserAuthenticationTimeout >= 0,
 			p+".user_authentication_timeout", "must be >= 0, got %s", a.UserAuthenticationTimeout)
 		v.positive(p+".cache_ttl", a.CacheTTL)

@@ -144,14 +144,13 @@ var (
 	ErrInvalidSignature = errors.New("invalid signature")
 )
 
-// VerifyREST checks an API request signed with secret: the timestamp
-// window, auth_version (1.0, or absent as webman's PHP SDK sends it),
-// body_md5 when there is a body, and the signature in constant time. The
-// caller has already matched auth_key to the app.
-func VerifyREST(secret, method, path string, query url.Values, body []byte, now time.Time) error {
-	sig := query.Get("auth_signature")
+// CheckRESTAuth checks what of an API request's signing can be checked
+// before its body is read: auth_key, auth_timestamp and auth_signature are
+// there, the timestamp is within the window and auth_version is 1.0 (or
+// absent, as webman's PHP SDK sends it).
+func CheckRESTAuth(query url.Values, now time.Time) error {
 	ts := query.Get("auth_timestamp")
-	if sig == "" || ts == "" || query.Get("auth_key") == "" {
+	if query.Get("auth_signature") == "" || ts == "" || query.Get("auth_key") == "" {
 		return ErrMissingAuth
 	}
 	t, err := strconv.ParseInt(ts, 10, 64)
@@ -164,6 +163,16 @@ func VerifyREST(secret, method, path string, query url.Values, body []byte, now 
 	if v := query.Get("auth_version"); v != "" && v != "1.0" {
 		return ErrBadAuthVersion
 	}
+	return nil
+}
+
+// VerifyREST checks an API request signed with secret: CheckRESTAuth,
+// body_md5 when there is a body, and the signature in constant time. The
+// caller has already matched auth_key to the app.
+func VerifyREST(secret, method, path string, query url.Values, body []byte, now time.Time) error {
+	if err := CheckRESTAuth(query, now); err != nil {
+		return err
+	}
 	if md := query.Get("body_md5"); md != "" || len(body) > 0 {
 		if len(body) > 0 && md == "" {
 			return ErrMissingBodyMD5
@@ -173,7 +182,7 @@ func VerifyREST(secret, method, path string, query url.Values, body []byte, now 
 		}
 	}
 	want := RESTSignature(secret, method, path, query)
-	if !hmac.Equal([]byte(strings.ToLower(sig)), []byte(want)) {
+	if !hmac.Equal([]byte(strings.ToLower(query.Get("auth_signature"))), []byte(want)) {
 		return ErrInvalidSignature
 	}
 	return nil

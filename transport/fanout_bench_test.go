@@ -17,29 +17,19 @@ import (
 
 // Micro-benchmarks of the socket side of a fan-out: what the channel
 // actor's loop costs per subscriber once it calls Outbound.SendShared,
-// through gws's Broadcaster and per-connection async queue, down to the
-// net.Conn Write. The sockets are real server-side *gws.Conn over a
-// net.Conn that counts and discards what is written, so there is no
-// syscall and no client in the numbers (on loopback the write syscall is
-// ~8-12 µs per frame, see BENCHMARKS.md). Run with
+// down to the net.Conn Write. The sockets are real server-side *gws.Conn
+// over a net.Conn that counts and discards what is written, so there is
+// no syscall and no client in the numbers (on loopback the write syscall
+// is ~8-12 µs per frame, see BENCHMARKS.md). Run with
 //
 //	go test -run '^$' -bench Fanout -benchmem ./transport/
 //
-// allocs/op is per publish. All three grow by two allocations (~56 B) per
-// subscriber, and all of them are gws v1.8.9's (go test -memprofile):
-//
-//   - workerQueue.Push starts the connection's writer with `go c.do(job)`,
-//     whose closure is heap-allocated, whenever the queue was idle, which
-//     is every delivery at these rates (gws task.go:80);
-//   - Broadcaster.Broadcast queues a closure per connection (writer.go:278);
-//     WriteMessage/WriteAsync instead box the payload into an interface
-//     (writer.go:67), so BenchmarkFanoutRing, a prototype socket that
-//     queues frames in its own ring and drains it with one pre-made func,
-//     also allocates two per subscriber.
-//
-// Herald's socket adds nothing per subscriber to the bare Broadcaster
-// (BenchmarkFanoutBroadcaster, the baseline's path): its Async(s.done) uses
-// a func made once per socket and finds the queue busy.
+// allocs/op is per publish. BenchmarkFanoutSocket is Herald's socket: the
+// frame is framed once (Broadcaster.Share) and each socket queues the same
+// bytes and writes them from its own writer goroutine.
+// BenchmarkFanoutBroadcaster is gws's Broadcaster, the baseline's path;
+// it allocates two per subscriber inside gws v1.8.9 (the closure of
+// `go c.do(job)` and Broadcast's per-connection job).
 
 // sinkConn is a net.Conn whose writes are counted and dropped. Reads block
 // until Close (nothing reads them: ReadLoop is never started).
@@ -121,15 +111,15 @@ var benchFrame = pusher.AppendEvent(nil, "bench", "bench-0",
 
 var fanoutSizes = []int{10, 100, 1000}
 
-// BenchmarkFanoutSocket is today's path: Broadcaster.Share once, then
-// socket.SendShared per subscriber (Broadcast + Async(done)), Release.
+// BenchmarkFanoutSocket is Herald's path: Broadcaster.Share once, then
+// socket.SendShared per subscriber, Release.
 func BenchmarkFanoutSocket(b *testing.B) {
 	for _, n := range fanoutSizes {
 		b.Run("subs="+strconv.Itoa(n), func(b *testing.B) {
 			conns, s := sinkConns(b, n)
 			socks := make([]actors.Outbound, n)
 			for i, c := range conns {
-				socks[i] = newSocket(c, 1024)
+				socks[i] = newSocket(c, &writeLimits{frames: 1024, bytes: 1 << 20})
 			}
 			var fan actors.Fanout = Broadcaster{}
 			b.ReportAllocs()
@@ -163,87 +153,6 @@ func BenchmarkFanoutBroadcaster(b *testing.B) {
 					_ = bc.Broadcast(c)
 				}
 				_ = bc.Close()
-				s.wait(b)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
-		})
-	}
-}
-
-// ringSocket is the proposed Outbound (a prototype, test-only): frames
-// wait in the socket's own queue, and one func made with the socket drains
-// it on gws's async queue, so SendShared allocates nothing per
-// subscriber. The frame is framed per socket by WriteMessage (a copy into
-// a pooled buffer) instead of once by the Broadcaster.
-type ringSocket struct {
-	conn      *gws.Conn
-	limit     int
-	mu        sync.Mutex
-	q         [][]byte
-	head      int
-	scheduled bool
-	drain     func()
-}
-
-func newRingSocket(c *gws.Conn, limit int) *ringSocket {
-	s := &ringSocket{conn: c, limit: limit}
-	s.drain = s.run
-	return s
-}
-
-// push queues a frame (Send and SendShared alike: one queue keeps order).
-func (s *ringSocket) push(f []byte) {
-	s.mu.Lock()
-	if len(s.q)-s.head >= s.limit {
-		s.mu.Unlock()
-		return // the real socket closes with 4100 here
-	}
-	s.q = append(s.q, f)
-	start := !s.scheduled
-	s.scheduled = true
-	s.mu.Unlock()
-	if start {
-		s.conn.Async(s.drain)
-	}
-}
-
-func (s *ringSocket) run() {
-	for {
-		s.mu.Lock()
-		if s.head == len(s.q) {
-			s.q, s.head, s.scheduled = s.q[:0], 0, false
-			s.mu.Unlock()
-			return
-		}
-		f := s.q[s.head]
-		s.q[s.head] = nil
-		s.head++
-		s.mu.Unlock()
-		_ = s.conn.WriteMessage(gws.OpcodeText, f)
-	}
-}
-
-func (s *ringSocket) Send(f []byte)                         { s.push(f) }
-func (s *ringSocket) SendShared(f actors.Shared)            { s.push(f.(actors.PlainShared)) }
-func (s *ringSocket) Close(code pusher.CloseCode, r string) {}
-
-func BenchmarkFanoutRing(b *testing.B) {
-	for _, n := range fanoutSizes {
-		b.Run("subs="+strconv.Itoa(n), func(b *testing.B) {
-			conns, s := sinkConns(b, n)
-			socks := make([]actors.Outbound, n)
-			for i, c := range conns {
-				socks[i] = newRingSocket(c, 1024)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				s.expect(n)
-				var sh actors.Shared = actors.PlainShared(benchFrame)
-				for _, o := range socks {
-					o.SendShared(sh)
-				}
-				sh.Release()
 				s.wait(b)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")

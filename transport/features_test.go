@@ -160,6 +160,13 @@ func TestCacheChannels(t *testing.T) {
 	// Published while nobody listens: a late subscriber gets it first.
 	b.api.Trigger("cache-empty-room", "price", `{"eur":1}`, nil)
 	b.api.Trigger("cache-empty-room", "price", `{"eur":2}`, nil)
+	// A trigger is answered once it is queued, not once it is cached: wait
+	// for the second before a client subscribes.
+	waitFor(t, func() bool {
+		_, res := b.api.Call("GET", "/apps/"+testID+"/channels/cache-empty-room", url.Values{"info": {"cache"}}, nil)
+		cache, _ := res["cache"].(map[string]any)
+		return cache["data"] == `{"eur":2}`
+	})
 	late := b.connect()
 	late.Subscribe("cache-empty-room")
 	if f := late.Expect("price"); f["data"] != `{"eur":2}` || f["channel"] != "cache-empty-room" {

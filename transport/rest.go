@@ -20,10 +20,24 @@ type apiHandler struct {
 	broker  *actors.Broker
 	maxBody int64
 	now     func() time.Time
+	// Per-app quotas (by key; nil: unlimited), immutable after New.
+	events map[string]*rateLimit // max_backend_events_per_second
+	reads  map[string]*rateLimit // max_read_requests_per_second
 }
 
 func newAPIHandler(b *actors.Broker, cfg Config) *apiHandler {
-	return &apiHandler{broker: b, maxBody: cfg.MaxBodySize, now: time.Now}
+	h := &apiHandler{broker: b, maxBody: cfg.MaxBodySize, now: time.Now,
+		events: map[string]*rateLimit{}, reads: map[string]*rateLimit{}}
+	for _, a := range b.Apps() {
+		h.events[a.Config.Key] = newRateLimit(a.Config.MaxBackendEventsPerSecond)
+		h.reads[a.Config.Key] = newRateLimit(a.Config.MaxReadRequestsPerSecond)
+	}
+	return h
+}
+
+// errRate answers a request over an app's quota.
+func errRate(quota string) *apiError {
+	return fail(http.StatusTooManyRequests, "over quota: "+quota)
 }
 
 // apiError is an HTTP status with a message safe to show the caller.
@@ -43,10 +57,10 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !errors.As(err, &ae) {
 			ae = fail(http.StatusInternalServerError, "internal error")
 		}
-		writeError(w, ae.status, ae.msg)
+		pusher.WriteError(w, ae.status, ae.msg)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	pusher.WriteJSON(w, http.StatusOK, res)
 }
 
 func (h *apiHandler) serve(r *http.Request) (any, error) {
@@ -64,15 +78,29 @@ func (h *apiHandler) serve(r *http.Request) (any, error) {
 	}
 	appID, route := parts[1], parts[2:]
 
+	// Who is asking is checked before the body is read: a request without
+	// a known key and a fresh timestamp costs no more than its headers.
+	app, err := h.app(r, appID)
+	if err != nil {
+		return nil, err
+	}
 	body, err := h.readBody(r)
 	if err != nil {
 		return nil, err
 	}
-	app, err := h.authenticate(r, appID, signPath, body)
-	if err != nil {
-		return nil, err
+	if err := pusher.VerifyREST(app.Config.Secret, r.Method, signPath, r.URL.Query(), body, h.now()); err != nil {
+		return nil, fail(http.StatusUnauthorized, err.Error())
 	}
 	key := app.Config.Key
+	read := func() error {
+		if err := method(r, http.MethodGet); err != nil {
+			return err
+		}
+		if !h.reads[key].take(1, h.now()) {
+			return errRate("max_read_requests_per_second")
+		}
+		return nil
+	}
 	switch {
 	case len(route) == 1 && route[0] == "events":
 		if err := method(r, http.MethodPost); err != nil {
@@ -85,17 +113,17 @@ func (h *apiHandler) serve(r *http.Request) (any, error) {
 		}
 		return h.batch(key, body)
 	case len(route) == 1 && route[0] == "channels":
-		if err := method(r, http.MethodGet); err != nil {
+		if err := read(); err != nil {
 			return nil, err
 		}
 		return h.channels(key, r)
 	case len(route) == 2 && route[0] == "channels":
-		if err := method(r, http.MethodGet); err != nil {
+		if err := read(); err != nil {
 			return nil, err
 		}
 		return h.channel(key, route[1], r)
 	case len(route) == 3 && route[0] == "channels" && route[2] == "users":
-		if err := method(r, http.MethodGet); err != nil {
+		if err := read(); err != nil {
 			return nil, err
 		}
 		return h.users(key, route[1])
@@ -105,7 +133,7 @@ func (h *apiHandler) serve(r *http.Request) (any, error) {
 		}
 		return h.terminate(key, route[1])
 	}
-	return nil, fail(http.StatusNotFound, "not found: "+truncate(r.URL.Path, 200))
+	return nil, fail(http.StatusNotFound, "not found: "+pusher.Truncate(r.URL.Path, 200))
 }
 
 func method(r *http.Request, want string) error {
@@ -129,24 +157,20 @@ func (h *apiHandler) readBody(r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// authenticate finds the app by auth_key and checks the signature. An
-// unknown key is 401 (the signature cannot be right); a known key with
-// another app's id is 404.
-func (h *apiHandler) authenticate(r *http.Request, appID, signPath string, body []byte) (*actors.App, error) {
+// app finds the app by auth_key and checks what of the signing can be
+// checked without the body. An unknown key is 401 (the signature cannot
+// be right); a known key with another app's id is 404.
+func (h *apiHandler) app(r *http.Request, appID string) (*actors.App, error) {
 	q := r.URL.Query()
-	key := q.Get("auth_key")
-	if key == "" {
-		return nil, fail(http.StatusUnauthorized, pusher.ErrMissingAuth.Error())
+	if err := pusher.CheckRESTAuth(q, h.now()); err != nil {
+		return nil, fail(http.StatusUnauthorized, err.Error())
 	}
-	app, ok := h.broker.App(key)
+	app, ok := h.broker.App(q.Get("auth_key"))
 	if !ok {
 		return nil, fail(http.StatusUnauthorized, "unknown auth_key")
 	}
 	if !app.MatchesID(appID) {
-		return nil, fail(http.StatusNotFound, "unknown app id "+truncate(appID, 64))
-	}
-	if err := pusher.VerifyREST(app.Config.Secret, r.Method, signPath, q, body, h.now()); err != nil {
-		return nil, fail(http.StatusUnauthorized, err.Error())
+		return nil, fail(http.StatusNotFound, "unknown app id "+pusher.Truncate(appID, 64))
 	}
 	return app, nil
 }
@@ -180,7 +204,7 @@ func (e *eventBody) toEvent() (actors.TriggerEvent, error) {
 	}
 	for _, c := range ev.Channels {
 		if !pusher.ValidServerChannel(c) {
-			return ev, fail(http.StatusBadRequest, "invalid channel name: "+truncate(c, 210))
+			return ev, fail(http.StatusBadRequest, "invalid channel name: "+pusher.Truncate(c, 210))
 		}
 	}
 	data, err := eventData(e.Data)
@@ -228,7 +252,7 @@ func parseInfo(s string, allowed ...string) ([]string, error) {
 			ok = ok || a == w
 		}
 		if !ok {
-			return nil, fail(http.StatusBadRequest, "unsupported info attribute: "+truncate(a, 64))
+			return nil, fail(http.StatusBadRequest, "unsupported info attribute: "+pusher.Truncate(a, 64))
 		}
 		out = append(out, a)
 	}
@@ -253,6 +277,9 @@ func (h *apiHandler) trigger(key string, body []byte) (any, error) {
 	ev, err := e.toEvent()
 	if err != nil {
 		return nil, err
+	}
+	if !h.events[key].take(len(ev.Channels), h.now()) {
+		return nil, errRate("max_backend_events_per_second")
 	}
 	req := &actors.TriggerRequest{App: key, Events: []actors.TriggerEvent{ev}}
 	if len(ev.Info) == 0 {
@@ -289,6 +316,9 @@ func (h *apiHandler) batch(key string, body []byte) (any, error) {
 		}
 		wantInfo = wantInfo || len(ev.Info) > 0
 		req.Events = append(req.Events, ev)
+	}
+	if !h.events[key].take(len(req.Events), h.now()) {
+		return nil, errRate("max_backend_events_per_second")
 	}
 	if !wantInfo {
 		h.broker.Post(req)
@@ -419,25 +449,4 @@ func infoMap(m map[string]actors.ChannelInfo, info []string) map[string]any {
 		out[name] = infoAttrs(name, ci, info)
 	}
 	return out
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error","code":500}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{"error": msg, "code": status})
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

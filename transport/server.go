@@ -27,6 +27,13 @@ type Config struct {
 	ReadBufferSize int
 	// WriteQueue is the most frames queued for one socket (default 1024).
 	WriteQueue int
+	// WriteQueueBytes is the most bytes queued for one socket (default 1 MiB).
+	WriteQueueBytes int
+	// MaxConnections caps the open sockets of the process (0: no cap);
+	// upgrades past it are answered 503.
+	MaxConnections int
+	// MaxConnectionsPerIP caps the open sockets of one remote IP (0: no cap).
+	MaxConnectionsPerIP int
 	// AllowedOrigins limits browsers' Origin; empty allows any.
 	AllowedOrigins []string
 	// ActivityTimeout and PongTimeout give the read deadline of a silent socket.
@@ -50,6 +57,7 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxMessageSize, 32*1024)
 	def(&c.ReadBufferSize, 1024)
 	def(&c.WriteQueue, 1024)
+	def(&c.WriteQueueBytes, 1<<20)
 	dur := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
 			*v = d
@@ -92,7 +100,7 @@ func (s *Server) Start() error {
 	apiMux := http.NewServeMux()
 	apiMux.Handle("/apps/", s.api)
 	apiMux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+		pusher.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
 	for pattern, h := range s.cfg.Mounts {
 		apiMux.Handle(pattern, h)
@@ -138,6 +146,7 @@ func (s *Server) serve(ln net.Listener, h http.Handler) {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelDebug),
 	}
+	ln = warnListener{Listener: ln, warn: s.ws.warn}
 	s.servers = append(s.servers, srv)
 	s.serving.Add(1)
 	go func() { // owned by Server: Shutdown ends it and waits

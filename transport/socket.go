@@ -1,6 +1,9 @@
 package transport
 
 import (
+	"encoding/binary"
+	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -10,117 +13,420 @@ import (
 	"github.com/lxzan/gws"
 )
 
-// closeGrace is how long a socket may take to flush its queue and send its
-// close frame before the TCP connection is closed under it.
-const closeGrace = 3 * time.Second
+// Timings of a socket's write side.
+const (
+	// closeGrace is how long a socket may take to flush its queue and send
+	// its close frame before the TCP connection is closed under it.
+	closeGrace = 3 * time.Second
+	// abortGrace is how long a socket cut for over capacity (4100) gets to
+	// take its close frame: a client that does not read has a full TCP
+	// buffer, and is cut when this passes.
+	abortGrace = 2 * time.Second
+	// writeStall is how long one write may block before the socket is
+	// given up: a client that reads nothing for that long is gone.
+	writeStall = 30 * time.Second
+)
 
-// socket is the write side of one WebSocket, the actors.Outbound of its
-// connection. Every frame goes through gws's per-connection async queue,
-// which writes in order on one goroutine at a time; socket bounds that
-// queue (gws's is unbounded) by counting frames in flight. A socket whose
-// queue fills (a client that does not read) is closed with 4100 at once:
-// the queued frames are dropped, not written.
+// maxBatch is the most bytes one writev takes from the queue (a frame
+// larger than it goes alone).
+const maxBatch = 64 << 10
+
+// Inbound bounds: frames a socket has handed to its connection actor and
+// the actor has not handled yet. Past either the read loop waits, so TCP
+// pushes back on a client that sends faster than it is served.
+const (
+	maxInboundFrames = 64
+	maxInboundBytes  = 256 << 10
+)
+
+// socket is one WebSocket's write side (the actors.Outbound of its
+// connection) and the inbound bound of its read side.
 //
-// Any goroutine may call Send, SendShared and Close; the counters are
-// atomic. gws owns the goroutine that drains the queue.
+// Writes: every frame the server sends to the client — events, errors,
+// pongs, the close frame — goes through one queue, bounded in frames and
+// in bytes. A writer goroutine, started when the queue gets its first
+// frame and ended when it is empty, writes what is queued in one writev
+// (up to maxBatch bytes): a burst costs one syscall, not one per frame. Frames are framed here, not by gws: a server frame is not
+// masked, so a fan-out frame is framed once and the same bytes go to
+// every socket. A queue past either bound is dropped and the socket is
+// cut with 4100: the close frame goes out if the client still takes it,
+// and the connection is closed after abortGrace either way.
+//
+// gws keeps the upgrade and the read side. Its own writes (the answer to
+// a client's close frame) cannot interleave with ours: a net.Conn's Write
+// and writev hold the descriptor's write lock for the whole buffer.
+//
+// Any goroutine may call Send, SendShared and Close. The writer goroutine
+// is owned by the socket: it ends when the queue is empty or a write
+// fails, and a failed or closed socket never starts another.
 type socket struct {
-	conn    *gws.Conn
-	limit   int32
-	pending atomic.Int32 // frames queued for writing
-	inbound atomic.Int32 // frames handed to the connection actor, not yet handled
-	closing atomic.Bool
-	done    func() // decrements pending; made once so SendShared does not allocate it
-	sent    func(error)
-	// app and pid are set and read only on the socket's read goroutine
-	// (gws calls OnOpen, OnMessage and OnClose there).
-	app *actors.App // nil when the URL named no known app
-	pid *actor.PID  // the connection actor; nil until OnOpen spawned it
-	// refuse, when set, is the close code OnOpen answers with (unknown app,
-	// unsupported protocol) instead of starting a connection.
-	refuse    pusher.CloseCode
+	conn   *gws.Conn
+	nc     net.Conn
+	limits *writeLimits
+
+	flushFn    func() // s.flush, made once: starting the writer allocates nothing
+	mu         sync.Mutex
+	q          *outQueue // nil while idle: taken from queuePool by the first frame
+	frames     int       // queued or being written
+	bytes      int
+	writing    bool      // a writer goroutine is running
+	state      sockState // open → closing → closed
+	closeFrame []byte    // written after the queue once closing
+	deadline   time.Time // the write deadline last set
+
+	// Inbound: frames handed to the connection actor and not yet handled.
+	inFrames atomic.Int32
+	inBytes  atomic.Int64
+	waiting  atomic.Bool   // the read loop is waiting for the actor
+	wake     chan struct{} // made by the read loop before it first waits
+	ack      func(int)     // made once, so ClientFrame does not allocate it
+
+	// Read side, set and read only on the socket's read goroutine (gws
+	// calls OnOpen, OnMessage and OnClose there).
+	app       *actors.App // nil when the URL named no known app
+	pid       *actor.PID  // the connection actor; nil until OnOpen spawned it
+	ip        string      // the remote address, for the per-IP count
+	openedAt  time.Time
+	refuse    pusher.CloseCode // when set, OnOpen closes with it instead of connecting
 	refuseMsg string
 }
 
-func newSocket(conn *gws.Conn, limit int) *socket {
-	s := &socket{conn: conn, limit: int32(limit)}
-	s.done = func() { s.pending.Add(-1) }
-	s.sent = func(error) { s.pending.Add(-1) }
+type sockState uint8
+
+const (
+	sockOpen sockState = iota
+	sockClosing
+	sockClosed
+)
+
+// writeLimits bound every socket's queue; one value is shared.
+type writeLimits struct {
+	frames, bytes int
+	onOverflow    func(*socket) // counts and logs a 4100 cut
+}
+
+// outQueue is a socket's queue and its writer's scratch space. A socket
+// holds one only while it has frames to write, so an idle socket costs
+// none of it; the writer gives it back to queuePool when it ends.
+type outQueue struct {
+	frames []outFrame  // waiting to be written
+	batch  []outFrame  // being written
+	bufs   net.Buffers // batch as writev's buffers
+	cur    net.Buffers // what WriteTo consumes (bufs' header, kept here so it does not escape per write)
+}
+
+var queuePool = sync.Pool{New: func() any { return &outQueue{} }}
+
+// release gives q back to the pool, holding no frame.
+func (q *outQueue) release() {
+	clear(q.frames)
+	q.frames = q.frames[:0]
+	queuePool.Put(q)
+}
+
+// outFrame is one queued frame: a header made here and a body, or a
+// frame framed once for a fan-out (head empty).
+type outFrame struct {
+	head  [10]byte
+	nhead uint8
+	body  []byte
+}
+
+func (f *outFrame) size() int { return int(f.nhead) + len(f.body) }
+
+func newSocket(conn *gws.Conn, limits *writeLimits) *socket {
+	s := &socket{conn: conn, nc: conn.NetConn(), limits: limits}
+	s.ack = s.handled
+	s.flushFn = s.flush
 	return s
 }
 
-// Send queues frame.
-func (s *socket) Send(frame []byte) {
-	if !s.reserve() {
-		return
-	}
-	s.conn.WriteAsync(gws.OpcodeText, frame, s.sent)
-}
+// Send queues a text frame. The caller must not modify frame afterwards.
+func (s *socket) Send(frame []byte) { s.push(gws.OpcodeText, frame) }
 
-// SendShared queues a frame framed once by gws's Broadcaster.
+// SendShared queues a frame framed once by Broadcaster (or the bytes of
+// actors' plain fan-out, framed here). Any other Shared is not ours and
+// is dropped before it takes a place in the queue.
 func (s *socket) SendShared(f actors.Shared) {
-	if !s.reserve() {
-		return
-	}
 	switch f := f.(type) {
-	case *shared:
-		_ = f.b.Broadcast(s.conn)
-		s.conn.Async(s.done)
+	case sharedFrame:
+		s.enqueue(outFrame{body: f})
 	case actors.PlainShared:
-		s.conn.WriteAsync(gws.OpcodeText, f, s.sent)
+		s.push(gws.OpcodeText, f)
 	}
 }
 
-// reserve counts one more frame in flight, or closes the socket with 4100
-// when its queue is full.
-func (s *socket) reserve() bool {
-	if s.closing.Load() {
-		return false
-	}
-	if s.pending.Add(1) > s.limit {
-		s.pending.Add(-1)
-		s.abort(pusher.CloseOverCapacity, "Over capacity: the client is not reading fast enough")
-		return false
-	}
-	return true
+// pong answers a WebSocket ping through the same queue, so a client that
+// pings without reading fills it like any other.
+func (s *socket) pong(payload []byte) {
+	s.push(gws.OpcodePong, append([]byte(nil), payload...))
 }
 
-// Close queues a close frame behind the frames already queued, and closes
-// the connection when it is written or closeGrace has passed.
+func (s *socket) push(op gws.Opcode, body []byte) {
+	f := outFrame{body: body}
+	f.nhead = uint8(putHeader(f.head[:], op, len(body)))
+	s.enqueue(f)
+}
+
+// enqueue adds f, or cuts the socket with 4100 when f would pass a bound.
+func (s *socket) enqueue(f outFrame) {
+	s.mu.Lock()
+	if s.state != sockOpen {
+		s.mu.Unlock()
+		return
+	}
+	// One frame alone always fits, however large (a presence channel's
+	// member list): a socket holds at most the bound plus one frame.
+	if s.frames+1 > s.limits.frames || s.bytes > 0 && s.bytes+f.size() > s.limits.bytes {
+		s.abortLocked(pusher.CloseOverCapacity, "Over capacity: the client is not reading fast enough")
+		s.mu.Unlock()
+		if s.limits.onOverflow != nil {
+			s.limits.onOverflow(s)
+		}
+		return
+	}
+	if s.q == nil {
+		s.q = queuePool.Get().(*outQueue)
+	}
+	s.q.frames = append(s.q.frames, f)
+	s.frames++
+	s.bytes += f.size()
+	s.startLocked()
+	s.mu.Unlock()
+}
+
+// startLocked starts the writer unless one runs.
+func (s *socket) startLocked() {
+	if !s.writing {
+		s.writing = true
+		go s.flushFn() // owned by the socket: ends when the queue is empty or a write fails
+	}
+}
+
+// Close queues a close frame behind the frames already queued; the
+// connection is closed once it is written, and at the latest closeGrace
+// from now.
 func (s *socket) Close(code pusher.CloseCode, reason string) {
-	if !s.closing.CompareAndSwap(false, true) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != sockOpen {
 		return
 	}
-	s.conn.Async(func() { _ = s.conn.WriteClose(uint16(code), []byte(reason)) })
-	time.AfterFunc(closeGrace, s.forceClose)
+	s.state = sockClosing
+	s.closeFrame = closeFrame(code, reason)
+	s.setDeadlineLocked(time.Now().Add(closeGrace))
+	s.startLocked()
+	s.wakeReader()
 }
 
-// abort closes at once: gws marks the connection closed, so queued frames
-// are skipped, and the close frame goes out as soon as the write in
-// progress (if any) ends. A write stuck on a stalled client is ended by
-// forceClose after closeGrace.
-func (s *socket) abort(code pusher.CloseCode, reason string) {
-	if !s.closing.CompareAndSwap(false, true) {
+// abortLocked drops what is queued and closes with code: the close frame
+// goes out as soon as the write in progress (if any) ends, and a write
+// stuck on a client that does not read fails after abortGrace.
+func (s *socket) abortLocked(code pusher.CloseCode, reason string) {
+	s.state = sockClosing
+	if q := s.q; q != nil {
+		s.frames -= len(q.frames)
+		for i := range q.frames {
+			s.bytes -= q.frames[i].size()
+		}
+		clear(q.frames)
+		q.frames = q.frames[:0]
+	}
+	s.closeFrame = closeFrame(code, reason)
+	s.setDeadlineLocked(time.Now().Add(abortGrace))
+	s.startLocked()
+	s.wakeReader()
+}
+
+// closed marks the socket gone (gws ended its read loop): nothing more is
+// queued or written.
+func (s *socket) closed() {
+	s.mu.Lock()
+	s.state = sockClosed
+	s.closeFrame = nil
+	if s.q != nil && !s.writing {
+		s.q.release()
+		s.q = nil
+	}
+	s.mu.Unlock()
+	s.wakeReader()
+}
+
+func (s *socket) setDeadlineLocked(t time.Time) {
+	s.deadline = t
+	_ = s.nc.SetWriteDeadline(t)
+}
+
+// flush is the writer: it writes what is queued in writevs of at most
+// maxBatch bytes (so frames leave the count as they are written, not a
+// whole backlog at once), again until the queue is empty, then the close
+// frame if the socket is closing.
+func (s *socket) flush() {
+	for {
+		s.mu.Lock()
+		q := s.q
+		if s.state == sockClosed || q == nil || len(q.frames) == 0 {
+			s.writing = false
+			cf := s.closeFrame
+			s.closeFrame = nil
+			if cf != nil {
+				s.state = sockClosed
+			}
+			if q != nil { // an idle socket keeps no queue
+				q.release()
+				s.q = nil
+			}
+			s.mu.Unlock()
+			if cf != nil {
+				_, _ = s.nc.Write(cf)
+				_ = s.nc.Close()
+			}
+			return
+		}
+		k, n := 0, 0
+		for k < len(q.frames) && (k == 0 || n+q.frames[k].size() <= maxBatch) {
+			n += q.frames[k].size()
+			k++
+		}
+		q.batch = append(q.batch[:0], q.frames[:k]...)
+		rest := copy(q.frames, q.frames[k:])
+		clear(q.frames[rest:])
+		q.frames = q.frames[:rest]
+		if s.state == sockOpen {
+			// A reading client never meets this deadline; it is moved
+			// only when half of it has passed, not on every write.
+			if now := time.Now(); s.deadline.Sub(now) < writeStall/2 {
+				s.setDeadlineLocked(now.Add(writeStall))
+			}
+		}
+		s.mu.Unlock()
+
+		// q stays this socket's while the writer runs: only the writer
+		// gives it back.
+		q.bufs = q.bufs[:0]
+		for i := range q.batch {
+			f := &q.batch[i]
+			if f.nhead > 0 {
+				q.bufs = append(q.bufs, f.head[:f.nhead])
+			}
+			q.bufs = append(q.bufs, f.body)
+		}
+		q.cur = q.bufs
+		_, err := q.cur.WriteTo(s.nc)
+		clear(q.batch)
+		clear(q.bufs)
+
+		s.mu.Lock()
+		s.frames -= k
+		s.bytes -= n
+		if err != nil {
+			s.state = sockClosed
+			s.closeFrame = nil
+			s.mu.Unlock()
+			_ = s.nc.Close()
+			s.wakeReader()
+			continue // the top of the loop ends the writer and gives q back
+		}
+		s.mu.Unlock()
+	}
+}
+
+// admitFrame counts a frame handed to the connection actor.
+func (s *socket) admitFrame(n int) {
+	s.inFrames.Add(1)
+	s.inBytes.Add(int64(n))
+}
+
+// handled is the ClientFrame ack: the connection actor handled a frame of
+// n bytes. It wakes the read loop if it waits.
+func (s *socket) handled(n int) {
+	s.inFrames.Add(-1)
+	s.inBytes.Add(-int64(n))
+	if s.waiting.Load() {
+		s.wakeReader()
+	}
+}
+
+func (s *socket) wakeReader() {
+	if s.waiting.Load() {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waitInbound blocks the read loop while the actor is behind by more than
+// the inbound bounds, until it catches up or the socket closes.
+func (s *socket) waitInbound() {
+	if s.inFrames.Load() <= maxInboundFrames && s.inBytes.Load() <= maxInboundBytes {
 		return
 	}
-	// This goroutine only waits for gws's write lock and ends with the
-	// close; forceClose bounds how long that can take.
-	go func() { _ = s.conn.WriteClose(uint16(code), []byte(reason)) }()
-	time.AfterFunc(closeGrace, s.forceClose)
+	if s.wake == nil {
+		s.wake = make(chan struct{}, 1)
+	}
+	s.waiting.Store(true)
+	for (s.inFrames.Load() > maxInboundFrames || s.inBytes.Load() > maxInboundBytes) && !s.isClosing() {
+		<-s.wake
+	}
+	s.waiting.Store(false)
 }
 
-func (s *socket) forceClose() { _ = s.conn.NetConn().Close() }
+func (s *socket) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state != sockOpen
+}
 
-// shared is a frame framed once for many sockets.
-type shared struct{ b *gws.Broadcaster }
+// putHeader writes the header of an unmasked, final frame of n bytes.
+func putHeader(h []byte, op gws.Opcode, n int) int {
+	h[0] = 0x80 | byte(op)
+	switch {
+	case n < 126:
+		h[1] = byte(n)
+		return 2
+	case n <= 0xFFFF:
+		h[1] = 126
+		binary.BigEndian.PutUint16(h[2:], uint16(n))
+		return 4
+	default:
+		h[1] = 127
+		binary.BigEndian.PutUint64(h[2:], uint64(n))
+		return 10
+	}
+}
 
-func (f *shared) Release() { _ = f.b.Close() }
+// closeFrame frames a close with code and reason (cut to fit a control
+// frame's 125 bytes).
+func closeFrame(code pusher.CloseCode, reason string) []byte {
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	f := make([]byte, 4, 4+len(reason))
+	f[0] = 0x80 | byte(gws.OpcodeCloseConnection)
+	f[1] = byte(2 + len(reason))
+	binary.BigEndian.PutUint16(f[2:], uint16(code))
+	return append(f, reason...)
+}
+
+// sharedFrame is a text frame framed once for many sockets.
+type sharedFrame []byte
+
+// Release does nothing: the bytes are garbage collected once every
+// socket has written them.
+func (sharedFrame) Release() {}
 
 // Broadcaster is the actors.Fanout of this transport: it frames each
-// published event once with gws's Broadcaster. It has no state, so the
-// zero value is ready before any server exists.
+// published event once, and every socket writes the same bytes. It has no
+// state, so the zero value is ready before any server exists.
 type Broadcaster struct{}
 
 // Share frames frame once for every socket it is sent to.
 func (Broadcaster) Share(frame []byte) actors.Shared {
-	return &shared{b: gws.NewBroadcaster(gws.OpcodeText, frame)}
+	var h [10]byte
+	n := putHeader(h[:], gws.OpcodeText, len(frame))
+	f := make([]byte, n+len(frame))
+	copy(f, h[:n])
+	copy(f[n:], frame)
+	return sharedFrame(f)
 }

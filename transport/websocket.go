@@ -1,7 +1,10 @@
 package transport
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,38 +17,47 @@ import (
 	"github.com/lxzan/gws"
 )
 
-// maxInbound bounds a socket's frames waiting for its connection actor, so
-// a client that floods frames costs a bounded amount of memory: past it the
-// socket is closed with 4100 (the client backs off and reconnects).
-const maxInbound = 256
-
 // wsHandler upgrades /app/{key} requests and turns gws callbacks into
 // messages to connection actors. gws calls every callback of one socket on
 // that socket's read goroutine, in order, so frames reach the actor in the
-// order the client sent them.
+// order the client sent them. Every callback recovers from a panic, which
+// then costs that socket only.
 type wsHandler struct {
 	broker   *actors.Broker
 	upgrader *gws.Upgrader
 	log      *slog.Logger
+	warn     *warnLimiter
 	origins  []string
 	idle     time.Duration // read deadline: activity + pong timeouts + slack
 	seq      atomic.Uint64 // socket id sequence
+	limits   writeLimits
+	maxConns int // process-wide cap on open sockets (0: none)
+	maxPerIP int // cap on open sockets per remote IP (0: none)
 
-	mu      sync.Mutex // guards sockets
-	sockets map[*socket]struct{}
-	loops   sync.WaitGroup // one per running read loop
-	limit   int
+	mu       sync.Mutex // guards sockets, admitted and byIP
+	sockets  map[*socket]struct{}
+	admitted int            // sockets counted by admit, not yet released
+	byIP     map[string]int // admitted sockets per remote IP
+	loops    sync.WaitGroup // one per running read loop
+
+	// testHook, when set (by tests in this package), runs at the start of
+	// every gws callback with the callback's name: a test makes it panic.
+	testHook func(callback string)
 }
 
 func newWSHandler(b *actors.Broker, cfg Config, log *slog.Logger) *wsHandler {
-	h := &wsHandler{broker: b, log: log, origins: cfg.AllowedOrigins, sockets: make(map[*socket]struct{}),
-		idle: cfg.ActivityTimeout + cfg.PongTimeout + 10*time.Second, limit: cfg.WriteQueue}
+	h := &wsHandler{broker: b, log: log, warn: newWarnLimiter(log), origins: cfg.AllowedOrigins,
+		sockets: make(map[*socket]struct{}), byIP: make(map[string]int),
+		idle:     cfg.ActivityTimeout + cfg.PongTimeout + 10*time.Second,
+		maxConns: cfg.MaxConnections, maxPerIP: cfg.MaxConnectionsPerIP}
+	h.limits = writeLimits{frames: cfg.WriteQueue, bytes: cfg.WriteQueueBytes,
+		onOverflow: func(*socket) { h.warn.note("websocket: socket cut, over capacity (4100)", "write_queue") }}
 	h.upgrader = gws.NewUpgrader(h, &gws.ServerOption{
 		ReadMaxPayloadSize: cfg.MaxMessageSize,
 		ReadBufferSize:     cfg.ReadBufferSize,
 		CheckUtf8Enabled:   true,
 		HandshakeTimeout:   5 * time.Second,
-		Recovery:           gws.Recovery,
+		Recovery:           h.recoverMessage,
 		Logger:             gwsLogger{log},
 		NewSession:         func() gws.SessionStorage { return &slot{} },
 	})
@@ -69,18 +81,27 @@ func appKey(path string) (string, bool) {
 func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key, ok := appKey(r.URL.Path)
 	if !ok {
-		writeError(w, http.StatusNotFound, "not found: connect to /app/{app_key}")
+		pusher.WriteError(w, http.StatusNotFound, "not found: connect to /app/{app_key}")
 		return
 	}
 	if !h.originAllowed(r.Header.Get("Origin")) {
-		writeError(w, http.StatusForbidden, "origin not allowed")
+		h.warn.note("websocket: upgrade refused, origin not allowed", "origin")
+		pusher.WriteError(w, http.StatusForbidden, "origin not allowed")
+		return
+	}
+	ip := remoteIP(r.RemoteAddr)
+	if cause := h.admit(ip); cause != "" {
+		h.warn.note("websocket: upgrade refused, "+cause, cause)
+		pusher.WriteError(w, http.StatusServiceUnavailable, "too many connections ("+cause+"): try again later")
 		return
 	}
 	conn, err := h.upgrader.Upgrade(w, r)
 	if err != nil {
+		h.release(ip)
 		return // gws has answered the request
 	}
-	s := newSocket(conn, h.limit)
+	s := newSocket(conn, &h.limits)
+	s.ip = ip
 	if app, found := h.broker.App(key); found {
 		s.app = app
 	} else {
@@ -102,8 +123,38 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
+// admit counts a new socket of ip, or names the cap it would pass.
+func (h *wsHandler) admit(ip string) (cause string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.maxConns > 0 && h.admitted >= h.maxConns:
+		return "max_connections"
+	case h.maxPerIP > 0 && h.byIP[ip] >= h.maxPerIP:
+		return "max_connections_per_ip"
+	}
+	h.admitted++
+	h.byIP[ip]++
+	return ""
+}
+
+// release uncounts a socket of ip.
+func (h *wsHandler) release(ip string) {
+	h.mu.Lock()
+	h.admitted--
+	if h.byIP[ip] <= 1 {
+		delete(h.byIP, ip)
+	} else {
+		h.byIP[ip]--
+	}
+	h.mu.Unlock()
+}
+
+// originAllowed: a browser's Origin must be on the list (when there is
+// one); clients that send no Origin (server SDKs, pusher-js under Node,
+// mobile SDKs) are not browsers and are let through.
 func (h *wsHandler) originAllowed(origin string) bool {
-	if len(h.origins) == 0 {
+	if len(h.origins) == 0 || origin == "" {
 		return true
 	}
 	for _, o := range h.origins {
@@ -114,55 +165,117 @@ func (h *wsHandler) originAllowed(origin string) bool {
 	return false
 }
 
+func remoteIP(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}
+
 func sock(c *gws.Conn) *socket {
 	v, _ := c.Session().Load("")
 	s, _ := v.(*socket)
 	return s
 }
 
+// contain ends a callback that panicked: the panic is logged with the
+// socket and the socket is closed with 4200, so the client reconnects and
+// nothing else is touched.
+func (h *wsHandler) contain(c *gws.Conn, callback string) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	s := sock(c)
+	attrs := []any{"callback", callback, "panic", fmt.Sprint(r)}
+	if s != nil && s.app != nil {
+		attrs = append(attrs, "app", s.app.Config.Key)
+	}
+	h.log.Error("websocket: callback panicked", attrs...)
+	if s != nil {
+		s.Close(pusher.CloseReconnect, "Internal error")
+	}
+}
+
+// recoverMessage is gws's Recovery for OnMessage.
+func (h *wsHandler) recoverMessage(gws.Logger) {
+	if r := recover(); r != nil {
+		h.log.Error("websocket: callback panicked", "callback", "OnMessage", "panic", fmt.Sprint(r))
+	}
+}
+
+func (h *wsHandler) hook(callback string) {
+	if h.testHook != nil {
+		h.testHook(callback)
+	}
+}
+
 // OnOpen spawns the connection actor, which sends connection_established.
 func (h *wsHandler) OnOpen(c *gws.Conn) {
+	defer h.contain(c, "OnOpen")
 	_ = c.SetDeadline(time.Time{}) // clear what net/http set before the hijack
 	_ = c.SetReadDeadline(time.Now().Add(h.idle))
 	s := sock(c)
+	s.openedAt = time.Now()
+	h.hook("OnOpen")
 	if s.refuse != 0 {
-		// Pusher's clients act on the close code; the error frame is for
-		// the others (and for people reading a capture).
-		s.Send(pusher.AppendError(nil, int(s.refuse), s.refuseMsg))
-		s.Close(s.refuse, s.refuseMsg)
+		h.refuse(s, s.refuse, s.refuseMsg)
 		return
 	}
 	pid, err := h.broker.Connect(s.app, pusher.NewSocketID(h.seq.Add(1)), s)
-	if err != nil {
+	var refused *actors.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		h.warn.note("websocket: connection refused, app "+refused.Reason, refused.Reason)
+		h.refuse(s, refused.Code, refused.Message)
+	case err != nil:
 		h.log.Error("websocket: cannot start connection", "err", err)
 		s.Close(pusher.CloseOverCapacity, "Server busy")
-		return
+	default:
+		s.pid = pid
 	}
-	s.pid = pid
+}
+
+// refuse answers a socket that will not get a connection: Pusher's
+// clients act on the close code; the error frame is for the others (and
+// for people reading a capture).
+func (h *wsHandler) refuse(s *socket, code pusher.CloseCode, msg string) {
+	s.Send(pusher.AppendError(nil, int(code), msg))
+	s.Close(code, msg)
 }
 
 // OnClose tells the connection actor, which stops and so leaves its channels.
 func (h *wsHandler) OnClose(c *gws.Conn, _ error) {
+	defer h.contain(c, "OnClose")
 	s := sock(c)
-	s.closing.Store(true)
-	if s.pid != nil {
-		h.broker.Tell(s.pid, &actors.SocketClosed{})
-	}
+	s.closed()
+	_ = s.nc.Close()
 	h.mu.Lock()
 	delete(h.sockets, s)
 	h.mu.Unlock()
+	h.release(s.ip)
+	h.hook("OnClose")
+	if s.pid != nil {
+		h.broker.Tell(s.pid, &actors.SocketClosed{})
+	}
 }
 
-// OnPing answers a WebSocket ping through the socket's queue (so it never
-// interleaves with a frame being written) and counts it as activity.
+// OnPing answers a WebSocket ping through the socket's queue, so a client
+// that pings without reading fills it and is cut like any other.
 func (h *wsHandler) OnPing(c *gws.Conn, payload []byte) {
-	p := append([]byte(nil), payload...)
-	c.Async(func() { _ = c.WritePong(p) })
+	defer h.contain(c, "OnPing")
+	h.hook("OnPing")
+	sock(c).pong(payload)
 	h.activity(c)
 }
 
 // OnPong counts a WebSocket pong as activity.
-func (h *wsHandler) OnPong(c *gws.Conn, _ []byte) { h.activity(c) }
+func (h *wsHandler) OnPong(c *gws.Conn, _ []byte) {
+	defer h.contain(c, "OnPong")
+	h.hook("OnPong")
+	h.activity(c)
+}
 
 func (h *wsHandler) activity(c *gws.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(h.idle))
@@ -173,10 +286,12 @@ func (h *wsHandler) activity(c *gws.Conn) {
 
 // OnMessage copies the frame out of gws's pooled buffer and hands it to
 // the connection actor, which decodes it. Nothing deep runs on the read
-// goroutine, so its stack stays small while the socket idles.
+// goroutine, so its stack stays small while the socket idles. When the
+// actor is behind by more than the inbound bounds, the read loop waits
+// here: the client's sends back up in TCP instead of in memory.
 func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
-	_ = c.SetReadDeadline(time.Now().Add(h.idle))
+	h.hook("OnMessage")
 	s := sock(c)
 	if s.pid == nil {
 		return
@@ -185,11 +300,11 @@ func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 		h.broker.Tell(s.pid, &actors.BadFrame{Reason: "binary frames are not supported"})
 		return
 	}
-	if s.inbound.Add(1) > maxInbound {
-		s.abort(pusher.CloseOverCapacity, "Too many frames: the client sends faster than it is served")
-		return
-	}
-	h.broker.Tell(s.pid, &actors.ClientFrame{Raw: append([]byte(nil), msg.Bytes()...), Pending: &s.inbound})
+	raw := append([]byte(nil), msg.Bytes()...)
+	s.admitFrame(len(raw))
+	h.broker.Tell(s.pid, &actors.ClientFrame{Raw: raw, Ack: s.ack})
+	s.waitInbound()
+	_ = c.SetReadDeadline(time.Now().Add(h.idle))
 }
 
 // closeAll closes every socket with code and waits for their read loops to
@@ -224,4 +339,4 @@ func (m *slot) Range(f func(string, any) bool) { f("", m.v) }
 // gwsLogger routes gws's errors to slog.
 type gwsLogger struct{ l *slog.Logger }
 
-func (g gwsLogger) Error(v ...any) { g.l.Error("gws", "err", v) }
+func (g gwsLogger) Error(v ...any) { g.l.Error("gws", "err", fmt.Sprint(v...)) }
