@@ -154,7 +154,7 @@ func (c Config) withDefaults() (cfg Config, ownClient bool) {
 		c.Clock = realClock{}
 	}
 	if c.Client == nil {
-		var rt http.RoundTripper = http.DefaultTransport
+		rt := http.DefaultTransport
 		if t, ok := http.DefaultTransport.(*http.Transport); ok {
 			rt = t.Clone()
 		}

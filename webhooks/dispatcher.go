@@ -224,10 +224,11 @@ func (d *dispatcherActor) onBatchDone(m *batchDone) {
 		return
 	}
 	ep.current = nil
+	n := uint64(m.b.events) //nolint:gosec // G115: len() of the batch's events, never negative
 	if m.ok {
-		ep.stats.Delivered += uint64(m.b.events)
+		ep.stats.Delivered += n
 	} else {
-		ep.stats.Dropped += uint64(m.b.events)
+		ep.stats.Dropped += n
 	}
 	d.pump(ep, true)
 	d.answerFlushes()

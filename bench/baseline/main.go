@@ -62,11 +62,26 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/apps/", s.events)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `{"ok":true}`) })
-	go func() { log.Fatal(http.Serve(wsLn, http.HandlerFunc(s.upgrade))) }()
-	go func() { log.Fatal(http.Serve(apiLn, mux)) }()
+	go func() { log.Fatal(newHTTPServer(http.HandlerFunc(s.upgrade)).Serve(wsLn)) }()
+	go func() { log.Fatal(newHTTPServer(mux).Serve(apiLn)) }()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
+}
+
+// newHTTPServer serves h with the timeouts of Herald's defaults
+// (config.Default), so neither server keeps a slow client longer than the
+// other. A WebSocket is not cut by them: gws clears the connection's
+// deadlines after the handshake, and OnOpen clears them again.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
 }
 
 func envOr(name, def string) string {

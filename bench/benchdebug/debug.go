@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
 // EnvListen names the environment variable holding the debug address.
@@ -84,6 +85,9 @@ func Start(addr string) error {
 		q := r.URL.Query()
 		_ = json.NewEncoder(w).Encode(snapshot(q.Get("gc") == "1", q.Get("free") == "1"))
 	})
-	go func() { _ = http.Serve(ln, mux) }() // lives as long as the process
+	// Only the header read is bounded: /debug/pprof/profile and /trace
+	// stream for as many seconds as asked, so no read or write timeout.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }() // lives as long as the process
 	return nil
 }
