@@ -21,11 +21,11 @@ import (
 func Main(args, environ []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(args, environ)
 	if errors.Is(err, config.ErrHelp) {
-		fmt.Fprint(stdout, config.Usage())
+		_, _ = fmt.Fprint(stdout, config.Usage())
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "herald: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "herald: %v\n", err)
 		return 2
 	}
 	log := NewLogger(cfg.Log, stderr)

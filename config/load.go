@@ -304,7 +304,7 @@ func durationNeedsUnit(from, to reflect.Type, data any) (any, error) {
 // user writes it: `unknown key "websocket.listn"`. Inside a list the key is
 // given relative to its item: `apps[0]: unknown key "secrt"`.
 func decodeErrors(err error) []error {
-	switch e := err.(type) {
+	switch e := err.(type) { //nolint:errorlint // walks the error tree itself, level by level
 	case nil:
 		return nil
 	case interface{ Unwrap() []error }:

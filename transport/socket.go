@@ -164,7 +164,7 @@ func (s *socket) pong(payload []byte) {
 
 func (s *socket) push(op gws.Opcode, body []byte) {
 	f := outFrame{body: body}
-	f.nhead = uint8(putHeader(f.head[:], op, len(body)))
+	f.nhead = uint8(putHeader(f.head[:], op, len(body))) //nolint:gosec // G115: a header is 2 to 10 bytes
 	s.enqueue(f)
 }
 
@@ -383,7 +383,7 @@ func putHeader(h []byte, op gws.Opcode, n int) int {
 	h[0] = 0x80 | byte(op)
 	switch {
 	case n < 126:
-		h[1] = byte(n)
+		h[1] = byte(n) //nolint:gosec // G115: n < 126 in this case
 		return 2
 	case n <= 0xFFFF:
 		h[1] = 126
@@ -404,7 +404,7 @@ func closeFrame(code pusher.CloseCode, reason string) []byte {
 	}
 	f := make([]byte, 4, 4+len(reason))
 	f[0] = 0x80 | byte(gws.OpcodeCloseConnection)
-	f[1] = byte(2 + len(reason))
+	f[1] = byte(2 + len(reason)) //nolint:gosec // G115: reason is cut to 123 bytes above
 	binary.BigEndian.PutUint16(f[2:], uint16(code))
 	return append(f, reason...)
 }
