@@ -34,6 +34,14 @@ type connectionActor struct {
 	beat         *time.Timer
 	userID       string      // set by a successful pusher:signin
 	authTimer    *time.Timer // user_authentication_timeout, when the app sets one
+
+	// Inbound backpressure: a subscribe frame is acknowledged to the
+	// transport only once its Join is answered, so a client's joins in
+	// flight (and so what it can queue at channels) are bounded by the
+	// transport's inbound window, however fast it sends.
+	ack     func(int) // the transport's ClientFrame.Ack
+	held    []int     // sizes of frames whose ack waits for a Joined or JoinRefused
+	holdAck bool      // the frame being handled sent a Join
 }
 
 // authDeadline fires user_authentication_timeout.
@@ -141,16 +149,29 @@ func (a *connectionActor) onStopped(ctx actor.Context) {
 // onClientFrame decodes a frame here rather than on the socket's read
 // goroutine, which then stays shallow and keeps a small stack.
 func (a *connectionActor) onClientFrame(ctx actor.Context, m *ClientFrame) {
-	if m.Ack != nil {
-		defer m.Ack(len(m.Raw))
-	}
-	f, err := pusher.DecodeFrame(m.Raw)
-	if err != nil {
+	a.holdAck = false
+	if f, err := pusher.DecodeFrame(m.Raw); err != nil {
 		a.onActivity(ctx)
 		a.sendError(0, err.Error())
-		return
+	} else {
+		a.onFrame(ctx, f)
 	}
-	a.onFrame(ctx, f)
+	switch {
+	case m.Ack == nil:
+	case a.holdAck:
+		a.ack = m.Ack
+		a.held = append(a.held, len(m.Raw))
+	default:
+		m.Ack(len(m.Raw))
+	}
+}
+
+// releaseAck acknowledges one held frame: a Join was answered.
+func (a *connectionActor) releaseAck() {
+	if n := len(a.held); n > 0 {
+		a.ack(a.held[n-1])
+		a.held = a.held[:n-1]
+	}
 }
 
 // onAuthDeadline closes a connection that neither signed in nor holds a
@@ -313,6 +334,7 @@ func (a *connectionActor) onSubscribe(ctx actor.Context, raw json.RawMessage) {
 		a.subs = make(map[string]*subscription, 1)
 	}
 	a.subs[d.Channel] = sub
+	a.holdAck = true
 	ctx.Send(ctx.Parent(), &Join{Channel: d.Channel, Conn: ctx.Self(), Out: a.out, SocketID: a.socketID, Member: member})
 }
 
@@ -342,12 +364,14 @@ func (a *connectionActor) onUnsubscribe(ctx actor.Context, raw json.RawMessage) 
 }
 
 func (a *connectionActor) onJoined(m *Joined) {
+	a.releaseAck()
 	if s := a.subs[m.Channel]; s != nil {
 		s.pid = m.PID
 	}
 }
 
 func (a *connectionActor) onJoinRefused(m *JoinRefused) {
+	a.releaseAck()
 	if s := a.subs[m.Channel]; s != nil && s.pid == nil {
 		delete(a.subs, m.Channel)
 	}

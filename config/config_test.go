@@ -75,3 +75,15 @@ func TestWithDefaults(t *testing.T) {
 		t.Errorf("WithDefaults wrote into the caller's webhooks slice")
 	}
 }
+
+// websocket.max_connections defaults to the descriptor limit less a
+// reserve, so a WebSocket flood cannot starve the API of descriptors.
+func TestDefaultMaxConnections(t *testing.T) {
+	limit := fdLimit()
+	if limit <= 0 {
+		t.Fatal("the descriptor limit cannot be read on this machine")
+	}
+	if got, want := Default().WebSocket.MaxConnections, max(64, limit-fdReserve); got != want {
+		t.Fatalf("default max_connections = %d, want %d (limit %d)", got, want, limit)
+	}
+}

@@ -26,7 +26,7 @@ func newRateLimit(rate int) *rateLimit {
 	return &rateLimit{rate: float64(rate), tokens: float64(rate)}
 }
 
-// take spends n tokens unless the bucket is empty. A nil limit always allows.
+// take spends n tokens if the bucket holds at least one. A nil limit always allows.
 func (l *rateLimit) take(n int, now time.Time) bool {
 	if l == nil {
 		return true
@@ -37,7 +37,7 @@ func (l *rateLimit) take(n int, now time.Time) bool {
 		l.tokens = min(l.rate, l.tokens+now.Sub(l.last).Seconds()*l.rate)
 	}
 	l.last = now
-	if l.tokens <= 0 {
+	if l.tokens < 1 {
 		return false
 	}
 	l.tokens -= float64(n)

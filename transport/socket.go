@@ -77,18 +77,20 @@ type socket struct {
 	// Inbound: frames handed to the connection actor and not yet handled.
 	inFrames atomic.Int32
 	inBytes  atomic.Int64
+	shut     atomic.Bool   // the socket left sockOpen: the read side drops frames
 	waiting  atomic.Bool   // the read loop is waiting for the actor
 	wake     chan struct{} // made by the read loop before it first waits
 	ack      func(int)     // made once, so ClientFrame does not allocate it
 
 	// Read side, set and read only on the socket's read goroutine (gws
 	// calls OnOpen, OnMessage and OnClose there).
-	app       *actors.App // nil when the URL named no known app
-	pid       *actor.PID  // the connection actor; nil until OnOpen spawned it
-	ip        string      // the remote address, for the per-IP count
-	openedAt  time.Time
-	refuse    pusher.CloseCode // when set, OnOpen closes with it instead of connecting
-	refuseMsg string
+	app          *actors.App      // nil when the URL named no known app
+	pid          *actor.PID       // the connection actor; nil until OnOpen spawned it
+	ip           string           // the remote address, for the per-IP count
+	id           string           // the socket id, for logs
+	activitySent time.Time        // when OnPing/OnPong last told the actor
+	refuse       pusher.CloseCode // when set, OnOpen closes with it instead of connecting
+	refuseMsg    string
 }
 
 type sockState uint8
@@ -213,6 +215,7 @@ func (s *socket) Close(code pusher.CloseCode, reason string) {
 		return
 	}
 	s.state = sockClosing
+	s.shut.Store(true)
 	s.closeFrame = closeFrame(code, reason)
 	s.setDeadlineLocked(time.Now().Add(closeGrace))
 	s.startLocked()
@@ -224,6 +227,7 @@ func (s *socket) Close(code pusher.CloseCode, reason string) {
 // stuck on a client that does not read fails after abortGrace.
 func (s *socket) abortLocked(code pusher.CloseCode, reason string) {
 	s.state = sockClosing
+	s.shut.Store(true)
 	if q := s.q; q != nil {
 		s.frames -= len(q.frames)
 		for i := range q.frames {
@@ -243,6 +247,7 @@ func (s *socket) abortLocked(code pusher.CloseCode, reason string) {
 func (s *socket) closed() {
 	s.mu.Lock()
 	s.state = sockClosed
+	s.shut.Store(true)
 	s.closeFrame = nil
 	if s.q != nil && !s.writing {
 		s.q.release()
@@ -271,6 +276,7 @@ func (s *socket) flush() {
 			s.closeFrame = nil
 			if cf != nil {
 				s.state = sockClosed
+				s.shut.Store(true)
 			}
 			if q != nil { // an idle socket keeps no queue
 				q.release()
@@ -278,8 +284,7 @@ func (s *socket) flush() {
 			}
 			s.mu.Unlock()
 			if cf != nil {
-				_, _ = s.nc.Write(cf)
-				_ = s.nc.Close()
+				s.closeHandshake(cf)
 			}
 			return
 		}
@@ -321,6 +326,7 @@ func (s *socket) flush() {
 		s.bytes -= n
 		if err != nil {
 			s.state = sockClosed
+			s.shut.Store(true)
 			s.closeFrame = nil
 			s.mu.Unlock()
 			_ = s.nc.Close()
@@ -329,6 +335,21 @@ func (s *socket) flush() {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// closeHandshake writes the close frame and shuts the write side: the
+// client reads everything before it, answers with its own close (gws then
+// closes the connection) or is cut closeGrace later. Closing at once
+// would make the kernel answer a client still sending with a reset, which
+// discards what it has not read yet, the close frame included.
+func (s *socket) closeHandshake(cf []byte) {
+	if _, err := s.nc.Write(cf); err == nil {
+		if cw, ok := s.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			time.AfterFunc(closeGrace, func() { _ = s.nc.Close() })
+			return
+		}
+	}
+	_ = s.nc.Close()
 }
 
 // admitFrame counts a frame handed to the connection actor.
@@ -366,16 +387,10 @@ func (s *socket) waitInbound() {
 		s.wake = make(chan struct{}, 1)
 	}
 	s.waiting.Store(true)
-	for (s.inFrames.Load() > maxInboundFrames || s.inBytes.Load() > maxInboundBytes) && !s.isClosing() {
+	for (s.inFrames.Load() > maxInboundFrames || s.inBytes.Load() > maxInboundBytes) && !s.shut.Load() {
 		<-s.wake
 	}
 	s.waiting.Store(false)
-}
-
-func (s *socket) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state != sockOpen
 }
 
 // putHeader writes the header of an unmasked, final frame of n bytes.

@@ -34,7 +34,8 @@ type wsHandler struct {
 	maxConns int // process-wide cap on open sockets (0: none)
 	maxPerIP int // cap on open sockets per remote IP (0: none)
 
-	mu       sync.Mutex // guards sockets, admitted and byIP
+	mu       sync.Mutex // guards sockets, admitted, byIP and closing
+	closing  bool       // closeAll has begun: no new socket is served
 	sockets  map[*socket]struct{}
 	admitted int            // sockets counted by admit, not yet released
 	byIP     map[string]int // admitted sockets per remote IP
@@ -57,7 +58,6 @@ func newWSHandler(b *actors.Broker, cfg Config, log *slog.Logger) *wsHandler {
 		ReadBufferSize:     cfg.ReadBufferSize,
 		CheckUtf8Enabled:   true,
 		HandshakeTimeout:   5 * time.Second,
-		Recovery:           h.recoverMessage,
 		Logger:             gwsLogger{log},
 		NewSession:         func() gws.SessionStorage { return &slot{} },
 	})
@@ -114,6 +114,12 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.Session().Store("", s)
 	h.mu.Lock()
+	if h.closing { // shutting down: no new read loop once closeAll waits for them
+		h.mu.Unlock()
+		h.release(ip)
+		_ = conn.NetConn().Close()
+		return
+	}
 	h.sockets[s] = struct{}{}
 	h.loops.Add(1)
 	h.mu.Unlock()
@@ -190,18 +196,11 @@ func (h *wsHandler) contain(c *gws.Conn, callback string) {
 	s := sock(c)
 	attrs := []any{"callback", callback, "panic", fmt.Sprint(r)}
 	if s != nil && s.app != nil {
-		attrs = append(attrs, "app", s.app.Config.Key)
+		attrs = append(attrs, "app", s.app.Config.Key, "socket_id", s.id)
 	}
 	h.log.Error("websocket: callback panicked", attrs...)
 	if s != nil {
 		s.Close(pusher.CloseReconnect, "Internal error")
-	}
-}
-
-// recoverMessage is gws's Recovery for OnMessage.
-func (h *wsHandler) recoverMessage(gws.Logger) {
-	if r := recover(); r != nil {
-		h.log.Error("websocket: callback panicked", "callback", "OnMessage", "panic", fmt.Sprint(r))
 	}
 }
 
@@ -217,13 +216,13 @@ func (h *wsHandler) OnOpen(c *gws.Conn) {
 	_ = c.SetDeadline(time.Time{}) // clear what net/http set before the hijack
 	_ = c.SetReadDeadline(time.Now().Add(h.idle))
 	s := sock(c)
-	s.openedAt = time.Now()
 	h.hook("OnOpen")
 	if s.refuse != 0 {
 		h.refuse(s, s.refuse, s.refuseMsg)
 		return
 	}
-	pid, err := h.broker.Connect(s.app, pusher.NewSocketID(h.seq.Add(1)), s)
+	s.id = pusher.NewSocketID(h.seq.Add(1))
+	pid, err := h.broker.Connect(s.app, s.id, s)
 	var refused *actors.RefusedError
 	switch {
 	case errors.As(err, &refused):
@@ -277,9 +276,14 @@ func (h *wsHandler) OnPong(c *gws.Conn, _ []byte) {
 	h.activity(c)
 }
 
+// activity refreshes the read deadline and tells the connection actor,
+// at most once a second: a client that floods control frames does not
+// flood its actor's mailbox.
 func (h *wsHandler) activity(c *gws.Conn) {
-	_ = c.SetReadDeadline(time.Now().Add(h.idle))
-	if s := sock(c); s.pid != nil {
+	now := time.Now()
+	_ = c.SetReadDeadline(now.Add(h.idle))
+	if s := sock(c); s.pid != nil && now.Sub(s.activitySent) >= time.Second {
+		s.activitySent = now
 		h.broker.Tell(s.pid, &actors.Activity{})
 	}
 }
@@ -291,10 +295,11 @@ func (h *wsHandler) activity(c *gws.Conn) {
 // here: the client's sends back up in TCP instead of in memory.
 func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
+	defer h.contain(c, "OnMessage")
 	h.hook("OnMessage")
 	s := sock(c)
-	if s.pid == nil {
-		return
+	if s.pid == nil || s.shut.Load() {
+		return // not connected, or closing: the client's last frames are read and dropped
 	}
 	if msg.Opcode != gws.OpcodeText {
 		h.broker.Tell(s.pid, &actors.BadFrame{Reason: "binary frames are not supported"})
@@ -311,6 +316,7 @@ func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 // end, or for the deadline.
 func (h *wsHandler) closeAll(code pusher.CloseCode, reason string, deadline time.Time) {
 	h.mu.Lock()
+	h.closing = true
 	for s := range h.sockets {
 		s.Close(code, reason)
 	}

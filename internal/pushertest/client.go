@@ -144,6 +144,24 @@ func (c *Client) DataJSON(f map[string]any, v any) {
 	}
 }
 
+// Frames is the channel of received frames, for a test that waits for
+// frames in a select or in another goroutine.
+func (c *Client) Frames() <-chan map[string]any { return c.frames }
+
+// Signin signs in as userID with a watchlist (may be nil) and waits for
+// pusher:signin_success.
+func (c *Client) Signin(userID string, watchlist []string) {
+	c.T.Helper()
+	ud := map[string]any{"id": userID}
+	if watchlist != nil {
+		ud["watchlist"] = watchlist
+	}
+	b, _ := json.Marshal(ud)
+	c.Send(map[string]any{"event": pusher.EventSignin, "data": map[string]string{
+		"auth": pusher.UserAuth(c.Key, c.Secret, c.SocketID, string(b)), "user_data": string(b)}})
+	c.Expect(pusher.EventSigninSuccess)
+}
+
 // WaitClose returns the close the server sent.
 func (c *Client) WaitClose() *gws.CloseError {
 	c.T.Helper()
