@@ -2,6 +2,7 @@ package pusher
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 )
 
@@ -52,7 +53,7 @@ func TestDecodeFrame(t *testing.T) {
 		``: ErrInvalidJSON, `[]`: ErrInvalidJSON, `{"event":`: ErrInvalidJSON, `{"event":1}`: ErrInvalidJSON,
 		`{"data":{}}`: ErrMissingEvent, `"x"`: ErrInvalidJSON,
 	} {
-		if _, err := DecodeFrame([]byte(in)); err != want {
+		if _, err := DecodeFrame([]byte(in)); !errors.Is(err, want) {
 			t.Errorf("%q: %v, want %v", in, err, want)
 		}
 	}

@@ -77,30 +77,36 @@ func VerifyWebhook(secret string, body []byte, signature string) bool {
 // RESTStringToSign builds Pusher's string to sign for an API request:
 // METHOD\npath\nsorted query, where the query is every parameter except
 // auth_signature, keys lower-cased, sorted, joined raw as k=v with '&'.
+// Keys that are equal once lower-cased (info and INFO) are each listed,
+// ordered by their original spelling, so the string is the same however
+// the query's map is iterated.
 func RESTStringToSign(method, path string, query url.Values) string {
-	keys := make([]string, 0, len(query))
-	lower := make(map[string]string, len(query))
+	type param struct{ lower, key string }
+	params := make([]param, 0, len(query))
 	for k := range query {
 		if strings.EqualFold(k, "auth_signature") {
 			continue
 		}
-		lk := strings.ToLower(k)
-		keys = append(keys, lk)
-		lower[lk] = k
+		params = append(params, param{strings.ToLower(k), k})
 	}
-	sort.Strings(keys)
+	sort.Slice(params, func(i, j int) bool {
+		if params[i].lower != params[j].lower {
+			return params[i].lower < params[j].lower
+		}
+		return params[i].key < params[j].key
+	})
 	var b strings.Builder
 	b.WriteString(strings.ToUpper(method))
 	b.WriteByte('\n')
 	b.WriteString(path)
 	b.WriteByte('\n')
-	for i, k := range keys {
+	for i, p := range params {
 		if i > 0 {
 			b.WriteByte('&')
 		}
-		b.WriteString(k)
+		b.WriteString(p.lower)
 		b.WriteByte('=')
-		b.WriteString(strings.Join(query[lower[k]], ","))
+		b.WriteString(strings.Join(query[p.key], ","))
 	}
 	return b.String()
 }

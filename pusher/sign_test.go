@@ -1,6 +1,7 @@
 package pusher
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -100,7 +101,7 @@ func TestVerifyRESTRefuses(t *testing.T) {
 		{"bad timestamp", signed(func(q url.Values) { q.Set("auth_timestamp", "x") }, now), body, ErrBadTimestamp},
 	}
 	for _, tc := range cases {
-		if err := VerifyREST("s", "POST", "/apps/1/events", tc.q, tc.body, now); err != tc.want {
+		if err := VerifyREST("s", "POST", "/apps/1/events", tc.q, tc.body, now); !errors.Is(err, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
 		}
 	}
