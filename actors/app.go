@@ -3,7 +3,6 @@ package actors
 import (
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,8 +32,8 @@ type appInfo struct {
 type appActor struct {
 	app      *appInfo
 	channels map[string]*channelEntry
-	byPID    map[string]string // channel PID id → channel name
-	gen      uint64            // makes each channel actor's name unique
+	byPID    map[string]string // channel PID id → channel name, until it terminates
+	names    nameSlots         // numbers in the names of running children
 	users    *userIndex        // signed-in connections and watchlists
 	cache    *cacheStore       // last event of each cache channel
 	conns    int               // running connection actors
@@ -109,8 +108,10 @@ func (a *appActor) onConnect(ctx actor.Context, m *Connect) {
 			Message: "Over quota: the app has reached its connection limit", Reason: "max_connections"}}
 		return
 	}
-	pid, err := ctx.SpawnNamed(a.app.connect, "conn-"+m.SocketID)
+	slot := a.names.take()
+	pid, err := ctx.SpawnNamed(a.app.connect, childName("conn-", slot))
 	if err != nil {
+		a.names.give(slot)
 		a.app.log.Error("app: cannot spawn connection", "socket_id", m.SocketID, "err", err)
 		m.Reply <- &Connected{}
 		return
@@ -124,12 +125,12 @@ func (a *appActor) onConnect(ctx actor.Context, m *Connect) {
 func (a *appActor) onJoin(ctx actor.Context, m *Join) {
 	e := a.channels[m.Channel]
 	if e == nil {
-		a.gen++
-		name := "ch-" + strconv.FormatUint(a.gen, 10) + "-" + m.Channel
-		pid, err := ctx.SpawnNamed(newChannelProps(a.app, m.Channel), name)
+		slot := a.names.take()
+		pid, err := ctx.SpawnNamed(newChannelProps(a.app, m.Channel), childName("ch-", slot))
 		if err != nil {
+			a.names.give(slot)
 			a.app.log.Error("app: cannot spawn channel", "channel", m.Channel, "err", err)
-			ctx.Send(m.Conn, &JoinRefused{Channel: m.Channel, Message: "internal error"})
+			ctx.Send(m.Conn, &JoinRefused{Channel: m.Channel, Message: "internal error", SocketID: m.SocketID})
 			return
 		}
 		e = &channelEntry{pid: pid}
@@ -160,19 +161,23 @@ func (a *appActor) onStats(ctx actor.Context, m *ChannelStats) {
 	if m.Subscriptions == 0 && m.Joins == e.joins {
 		// Idle, and every Join sent to it has been handled: nothing can
 		// reach it any more, so stopping drops nothing.
-		a.forget(m.Channel, e)
+		delete(a.channels, m.Channel) // byPID keeps it until it terminates
 		ctx.Stop(e.pid)
 	}
 }
 
-// onTerminated hears of a child that stopped: a channel (forgotten here,
-// so the next Join spawns a new one) or a connection (uncounted; its
-// signin was dropped by SignedOut, which the connection sent after its
-// SignedIn — Terminated, a system message, may overtake both).
+// onTerminated hears of a child that stopped: a channel (forgotten here if
+// it stopped by itself, so the next Join spawns a new one) or a connection
+// (uncounted; its signin was dropped by SignedOut, which the connection
+// sent after its SignedIn — Terminated, a system message, may overtake
+// both). Either way its name's number is free again: the registry has
+// let go of the name by now.
 func (a *appActor) onTerminated(m *actor.Terminated) {
+	a.names.give(slotOf(m.Who.Id))
 	if name, ok := a.byPID[m.Who.Id]; ok {
+		delete(a.byPID, m.Who.Id)
 		if e := a.channels[name]; e != nil && e.pid.Id == m.Who.Id {
-			a.forget(name, e)
+			delete(a.channels, name)
 		}
 		return
 	}
@@ -255,11 +260,6 @@ func (a *appActor) sendToUser(channel string, frame []byte, except string) {
 		}
 	}
 	sh.Release()
-}
-
-func (a *appActor) forget(name string, e *channelEntry) {
-	delete(a.channels, name)
-	delete(a.byPID, e.pid.Id)
 }
 
 func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {

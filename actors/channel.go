@@ -101,7 +101,7 @@ func (a *channelActor) onStopped(ctx actor.Context) {
 	}
 	now := time.Now()
 	for _, s := range a.subs {
-		ctx.Send(s.conn, &ChannelLost{Channel: a.name, PID: ctx.Self()})
+		ctx.Send(s.conn, &ChannelLost{Channel: a.name, PID: ctx.Self(), SocketID: s.socketID})
 	}
 	if a.members != nil {
 		for _, id := range a.members.ids() {
@@ -115,18 +115,18 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 	a.joins++
 	defer a.report(ctx)
 	if _, ok := a.index[m.Conn.Id]; ok {
-		ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self()})
+		ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID})
 		return
 	}
 	sub := &subscriber{conn: m.Conn, out: m.Out, socketID: m.SocketID}
 	var newMember bool
 	if a.members != nil {
 		if m.Member == nil {
-			ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "presence channels need channel_data"})
+			ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "presence channels need channel_data", SocketID: m.SocketID})
 			return
 		}
 		if !a.members.has(m.Member.UserID) && a.members.len() >= a.app.cfg.MaxPresenceMembers {
-			ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "the presence channel has reached its member limit"})
+			ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "the presence channel has reached its member limit", SocketID: m.SocketID})
 			return
 		}
 		sub.userID = m.Member.UserID
@@ -151,7 +151,7 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 	if pusher.IsCache(a.name) {
 		a.sendCached(m)
 	}
-	ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self()})
+	ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID})
 	a.countChanged(ctx)
 }
 
@@ -227,8 +227,8 @@ func (a *channelActor) onPublish(m *Publish) { a.broadcast(m.Frame, m.Except) }
 
 func (a *channelActor) onClientEvent(m *PublishClientEvent) {
 	i, ok := a.index[m.Sender.Id]
-	if !ok {
-		return // the sender left before its event arrived
+	if !ok || m.Channel != a.name {
+		return // the sender left before its event arrived (and this name serves another channel now)
 	}
 	a.broadcast(m.Frame, a.subs[i].socketID) // never echoed to the sender
 	a.fact(&ClientEventSent{App: a.app.id, Channel: a.name, Event: m.Event, Data: m.Data,

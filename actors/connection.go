@@ -32,8 +32,9 @@ type connectionActor struct {
 	lastActivity time.Time
 	pingSentAt   time.Time // zero unless a ping awaits an answer
 	beat         *time.Timer
-	userID       string      // set by a successful pusher:signin
-	authTimer    *time.Timer // user_authentication_timeout, when the app sets one
+	userID       string        // set by a successful pusher:signin
+	authTimer    *time.Timer   // user_authentication_timeout, when the app sets one
+	authMsg      *authDeadline // what authTimer sends: a late one meant for a predecessor is not it
 
 	// Inbound backpressure: a subscribe frame is acknowledged to the
 	// transport only once its Join is answered, so a client's joins in
@@ -92,7 +93,7 @@ func (a *connectionActor) Receive(ctx actor.Context) {
 	case *heartbeatTick:
 		a.onHeartbeat(ctx)
 	case *authDeadline:
-		a.onAuthDeadline(ctx)
+		a.onAuthDeadline(ctx, m)
 	case *connectionInit:
 		a.onInit(ctx, m)
 	case *actor.Stopped:
@@ -119,7 +120,9 @@ func (a *connectionActor) onInit(ctx actor.Context, m *connectionInit) {
 	// The timers only send messages; every check runs in Receive.
 	a.beat = time.AfterFunc(a.app.timing.ActivityTimeout, func() { root.Send(self, &heartbeatTick{}) })
 	if d := a.app.cfg.UserAuthenticationTimeout; d > 0 {
-		a.authTimer = time.AfterFunc(d, func() { root.Send(self, &authDeadline{}) })
+		msg := &authDeadline{}
+		a.authMsg = msg
+		a.authTimer = time.AfterFunc(d, func() { root.Send(self, msg) })
 	}
 }
 
@@ -176,8 +179,8 @@ func (a *connectionActor) releaseAck() {
 
 // onAuthDeadline closes a connection that neither signed in nor holds a
 // private or presence subscription (Pusher's authorized connections).
-func (a *connectionActor) onAuthDeadline(ctx actor.Context) {
-	if a.userID != "" {
+func (a *connectionActor) onAuthDeadline(ctx actor.Context, m *authDeadline) {
+	if m != a.authMsg || a.userID != "" {
 		return
 	}
 	for _, s := range a.subs {
@@ -364,6 +367,9 @@ func (a *connectionActor) onUnsubscribe(ctx actor.Context, raw json.RawMessage) 
 }
 
 func (a *connectionActor) onJoined(m *Joined) {
+	if m.SocketID != a.socketID {
+		return // meant for the connection that had this actor's name before
+	}
 	a.releaseAck()
 	if s := a.subs[m.Channel]; s != nil {
 		s.pid = m.PID
@@ -371,6 +377,9 @@ func (a *connectionActor) onJoined(m *Joined) {
 }
 
 func (a *connectionActor) onJoinRefused(m *JoinRefused) {
+	if m.SocketID != a.socketID {
+		return // meant for the connection that had this actor's name before
+	}
 	a.releaseAck()
 	if s := a.subs[m.Channel]; s != nil && s.pid == nil {
 		delete(a.subs, m.Channel)
@@ -381,7 +390,7 @@ func (a *connectionActor) onJoinRefused(m *JoinRefused) {
 // onChannelLost forgets a subscription whose channel actor failed and
 // tells the client, which may subscribe again.
 func (a *connectionActor) onChannelLost(m *ChannelLost) {
-	if s := a.subs[m.Channel]; s != nil && s.pid != nil && s.pid.Id == m.PID.Id {
+	if s := a.subs[m.Channel]; s != nil && s.pid != nil && s.pid.Id == m.PID.Id && m.SocketID == a.socketID {
 		delete(a.subs, m.Channel)
 		a.refuse(m.Channel, 500, "The channel failed on the server: subscribe again")
 	}

@@ -7,8 +7,8 @@
 //	root
 //	├── herald-api                 apiActor: routes API queries to apps by key
 //	└── herald-app-{key}           appActor: one per configured app
-//	    ├── conn-{socket_id}       connectionActor: one per socket
-//	    └── ch-{n}-{channel}       channelActor: one per occupied channel
+//	    ├── conn-{n}               connectionActor: one per socket
+//	    └── ch-{n}                 channelActor: one per occupied channel
 //
 // # Who talks to whom
 //
@@ -47,13 +47,21 @@
 // long-lived goroutines (dispatcher.go) rather than on a new goroutine per
 // turn; the Broker starts the pool and ends it after its actors stop.
 //
-// Supervision: an app stops (never restarts) a child whose Receive
-// panicked; a restarted connection would silently forget its
-// subscriptions. The socket is then closed with 4200 and the client
-// reconnects.
+// Panics: every Receive recovers (contain), logs the panic with the app,
+// socket id and channel, and costs only what panicked. A connection stops
+// (its socket is closed with 4200 and the client reconnects; a restart
+// would silently forget its subscriptions); a channel stops and tells its
+// subscribers (ChannelLost → subscription_error, status 500), who can
+// subscribe again; an app drops the message and goes on, so one bad
+// message never stops every connection of an app.
 //
-// Names keep identity: the app actor is named by its key and a channel
-// actor by its channel name (with a generation number, as a stopped
-// channel's name is released only after it stops), so a cluster can later
-// place channels by (app, channel) without changing the messages.
+// Backpressure: a connection acknowledges a client's frame to the
+// transport once handled, and a subscribe once its Join is answered, so
+// what one client can queue at its connection and at channels is bounded
+// by the transport's inbound window.
+//
+// Names: an app numbers its children (conn-7, ch-12) and reuses the
+// numbers of those that terminated (names.go), so Proto.Actor's process
+// registry, whose maps never shrink, stays the size of the peak number of
+// actors rather than growing with every connection ever made.
 package actors

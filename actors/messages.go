@@ -111,22 +111,25 @@ type SocketClosed struct{}
 // failed: the subscription is gone and the client is told, so it can
 // subscribe again.
 type ChannelLost struct {
-	Channel string
-	PID     *actor.PID
+	Channel  string
+	PID      *actor.PID
+	SocketID string // whose subscription (a connection actor's name is reused)
 }
 
 // Joined tells a connection its subscription succeeded and which actor
 // serves the channel.
 type Joined struct {
-	Channel string
-	PID     *actor.PID
+	Channel  string
+	PID      *actor.PID
+	SocketID string // Join's, so that a connection ignores an answer meant for its name's predecessor
 }
 
 // JoinRefused tells a connection its subscription was refused by the
 // channel (e.g. the presence member cap).
 type JoinRefused struct {
-	Channel string
-	Message string
+	Channel  string
+	Message  string
+	SocketID string // Join's, as in Joined
 }
 
 // ChannelStats is a channel's report to its app after every change, so the

@@ -115,3 +115,23 @@ func TestCacheStore(t *testing.T) {
 		t.Fatalf("expired entries not swept: %d left, want the 300 live ones", len(c.entries))
 	}
 }
+
+func TestNameSlots(t *testing.T) {
+	var n nameSlots
+	a, b, c := n.take(), n.take(), n.take()
+	if a != 1 || b != 2 || c != 3 {
+		t.Fatalf("fresh numbers %d %d %d", a, b, c)
+	}
+	n.give(b)
+	if got := n.take(); got != 2 {
+		t.Fatalf("reused %d, want 2", got)
+	}
+	if got := n.take(); got != 4 {
+		t.Fatalf("next %d, want 4", got)
+	}
+	for id, want := range map[string]int{"herald-app-k/conn-17": 17, "herald-app-k/ch-3": 3, "herald-app-k": 0, "x/ch-": 0} {
+		if got := slotOf(id); got != want {
+			t.Errorf("slotOf(%q) = %d, want %d", id, got, want)
+		}
+	}
+}
