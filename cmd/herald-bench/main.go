@@ -7,6 +7,7 @@
 //	herald-bench idle    [flags]   N subscribed connections held: marginal RSS, heap and goroutines per connection
 //	herald-bench churn   [flags]   connect+subscribe+disconnect at R/s: server CPU per connection, leaks
 //	herald-bench publish [flags]   HTTP API requests/s and latency to a channel with S subscribers
+//	herald-bench soak    [flags]   mixed load for --duration: server RSS, goroutines and fds every minute
 //	herald-bench suite   [flags]   every scenario, Herald and baseline alternating, 3 runs, medians → BENCHMARKS.md
 //
 // By default a scenario builds and starts its own server (--server herald
@@ -39,7 +40,7 @@ func main() {
 	}
 	var err error
 	switch cmd := os.Args[1]; cmd {
-	case "fanout", "idle", "churn", "publish":
+	case "fanout", "idle", "churn", "publish", "soak":
 		err = runScenario(cmd, os.Args[2:])
 	case "suite":
 		err = runSuite(os.Args[2:])
@@ -60,7 +61,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprint(os.Stderr, `usage: herald-bench <fanout|idle|churn|publish|suite> [flags]
+	fmt.Fprint(os.Stderr, `usage: herald-bench <fanout|idle|churn|publish|soak|suite> [flags]
        herald-bench <command> -h   for the flags of one command
 
   fanout   N connections over C channels, R events/s through the signed HTTP API:
@@ -70,6 +71,9 @@ func usage() {
   churn    connect+subscribe+disconnect per second: server CPU per connection,
            RSS and goroutines after the run
   publish  HTTP API requests/s and latency to a channel with S subscribers
+  soak     mixed load (churn, publishes, presence, client events, signins, a
+           slow reader) for --duration: the server's RSS, goroutines and fds
+           every minute and their growth, errors, missing deliveries
   suite    every scenario against Herald and the baseline, alternating, 3 runs,
            medians and ratios written into BENCHMARKS.md
 `)
@@ -87,6 +91,7 @@ type result struct {
 	Metrics  map[string]float64 `json:"metrics"`
 	Errors   []string           `json:"errors,omitempty"`
 	Profiles []string           `json:"profiles,omitempty"`
+	Samples  []soakSample       `json:"samples,omitempty"` // soak: the server's figures over time
 }
 
 // runner is what every scenario gets: its flags' values, the server, and
@@ -306,6 +311,9 @@ func printTable(res *result, defs []metricDef) {
 			continue
 		}
 		fmt.Printf("  %-*s  "+d.Fmt+"\n", w, d.Label, v)
+	}
+	if len(res.Samples) > 0 {
+		printSamples(res.Samples)
 	}
 	for _, p := range res.Profiles {
 		fmt.Printf("  profile: %s\n", p)

@@ -72,7 +72,12 @@ func (p *publisher) body(name string, ch, seq int, t int64) []byte {
 // publish sends one event; it returns whether the server accepted it.
 func (p *publisher) publish(name string, ch, seq int) bool {
 	start := time.Now()
-	body := p.body(name, ch, seq, start.UnixNano())
+	return p.send(p.body(name, ch, seq, start.UnixNano()), start)
+}
+
+// send posts one /events body, signed at start; it returns whether the
+// server accepted it.
+func (p *publisher) send(body []byte, start time.Time) bool {
 	q := pusher.SignREST(p.key, p.secret, http.MethodPost, p.path, nil, body, start)
 	req, err := http.NewRequest(http.MethodPost, p.base+p.path+"?"+q.Encode(), bytes.NewReader(body))
 	if err != nil {
