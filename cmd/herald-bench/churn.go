@@ -90,7 +90,7 @@ func cycle(ctx context.Context, url, channel string) (time.Duration, error) {
 		return 0, err
 	}
 	go conn.ReadLoop()
-	defer conn.WriteClose(1000, nil)
+	defer func() { _ = conn.WriteClose(1000, nil) }()
 	if err := conn.WriteMessage(gws.OpcodeText, subscribeFrame(channel)); err != nil {
 		return 0, err
 	}
@@ -170,8 +170,12 @@ func runChurn(r *runner, rate, warmRate float64, channels int, duration, warmup,
 		return err
 	}
 	defer ws.Close()
-	if ready, err := ws.WaitReady(r.ctx); err != nil || ready.Subscribed < int64(channels) {
-		return fmt.Errorf("holding subscribers: %v %v", err, ready.ErrSample)
+	ready, err := ws.WaitReady(r.ctx)
+	if err != nil {
+		return fmt.Errorf("holding subscribers: %w %v", err, ready.ErrSample)
+	}
+	if ready.Subscribed < int64(channels) {
+		return fmt.Errorf("holding subscribers: only %d of %d subscribed %v", ready.Subscribed, channels, ready.ErrSample)
 	}
 	phase = "warm-up"
 	c.churn(r.ctx, r.wsURL(), warmRate, warmup, channels, inflight)

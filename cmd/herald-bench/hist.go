@@ -26,7 +26,7 @@ func histIndex(us uint64) int {
 		return int(us)
 	}
 	shift := bits.Len64(us) - (histSubBits + 1)
-	i := (shift+1)*histSub + int(us>>shift) - histSub
+	i := (shift+1)*histSub + int(us>>shift) - histSub //nolint:gosec // G115: us>>shift has histSubBits+1 bits, 32..63
 	if i >= histBuckets {
 		i = histBuckets - 1
 	}

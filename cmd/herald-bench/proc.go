@@ -173,7 +173,10 @@ func startServer(ctx context.Context, o serverOpts) (*server, error) {
 		select {
 		case err := <-s.done:
 			s.done <- err
-			return nil, fmt.Errorf("%s exited at start: %v; log %s:\n%s", o.Kind, err, s.log.Name(), tail(s.log.Name()))
+			if err == nil {
+				err = errors.New("exit status 0")
+			}
+			return nil, fmt.Errorf("%s exited at start: %w; log %s:\n%s", o.Kind, err, s.log.Name(), tail(s.log.Name()))
 		default:
 		}
 		if s.ready() {
@@ -198,7 +201,7 @@ func (s *server) ready() bool {
 	if err != nil {
 		return false
 	}
-	conn.Close()
+	_ = conn.Close() // only a probe: the dial succeeding is the answer
 	return res.StatusCode == 200
 }
 
@@ -208,16 +211,19 @@ func (s *server) Stop() {
 		return
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	var exit error
 	select {
-	case <-s.done:
+	case exit = <-s.done:
 	case <-time.After(5 * time.Second):
 		_ = s.cmd.Process.Kill()
-		<-s.done
+		exit = <-s.done
 	}
+	_ = exit // the status our signal caused ("signal: terminated"): nothing to report
 	s.cmd = nil
 	if s.log != nil {
-		s.log.Close()
-		os.Remove(s.log.Name())
+		// A temporary file, read only when the server fails to start.
+		_ = s.log.Close()
+		_ = os.Remove(s.log.Name())
 	}
 }
 
@@ -281,8 +287,10 @@ func (s *server) Profile(path, file string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	_, err = io.Copy(f, res.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }
 
@@ -299,7 +307,7 @@ func freePorts(n int) ([]string, error) {
 	var out []string
 	defer func() {
 		for _, l := range lns {
-			l.Close()
+			_ = l.Close() // held only to pick distinct free ports
 		}
 	}()
 	for i := 0; i < n; i++ {
@@ -318,7 +326,7 @@ func freePorts(n int) ([]string, error) {
 func checkLoopback(hostport string) error {
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
-		return fmt.Errorf("address %q: %v", hostport, err)
+		return fmt.Errorf("address %q: %w", hostport, err)
 	}
 	if host == "localhost" {
 		return nil
@@ -334,7 +342,7 @@ func checkLoopback(hostport string) error {
 func moduleRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %v", err)
+		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
 	mod := strings.TrimSpace(string(out))
 	if mod == "" || mod == os.DevNull {
@@ -364,7 +372,7 @@ func buildServer(kind, dir string) (string, error) {
 	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
 	}
 	return bin, nil
 }

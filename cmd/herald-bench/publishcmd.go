@@ -115,7 +115,7 @@ func runPublish(r *runner, subs, concurrency int, duration, warmup time.Duration
 	expected := int64(sets[0].count()) * int64(subs)
 	phase = "draining"
 	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && r.ctx.Err() == nil && int64(ws.Stat().Delivered) < expected {
+	for time.Now().Before(deadline) && r.ctx.Err() == nil && int64(ws.Stat().Delivered) < expected { //nolint:gosec // G115: a count of received frames, far below 2^63
 		time.Sleep(20 * time.Millisecond)
 	}
 	tally, err := ws.Finish(r.ctx, sets)

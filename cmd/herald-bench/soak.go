@@ -650,7 +650,8 @@ func (s *soaker) drained(expected int64) bool {
 	if s.o.busyRate > 0 {
 		watchers = 2
 	}
-	return int64(s.pool.delivered.Load()) >= expected &&
+	delivered := int64(s.pool.delivered.Load()) //nolint:gosec // G115: a count of received frames, far below 2^63
+	return delivered >= expected &&
 		s.ceRecv.Load() >= s.ceExpected() &&
 		s.busyRecv.Load() >= s.busyPub.ok.Load()*watchers &&
 		(s.o.presenceRate == 0 || (s.presAdded.Load() >= s.presJoins.Load() && s.presRemoved.Load() >= s.presAdded.Load()))
@@ -692,7 +693,7 @@ func (s *soaker) monitor(ctx context.Context) {
 		lagged := s.lagged
 		s.laggedMu.Unlock()
 		if lagged != nil {
-			s.lastMissing.Store(int64(s.pool.tally(lagged).Missing))
+			s.lastMissing.Store(int64(s.pool.tally(lagged).Missing)) //nolint:gosec // G115: at most the deliveries due, far below 2^63
 		}
 		sm := s.read()
 		s.latest.Store(&sm)
@@ -811,7 +812,7 @@ func (s *soaker) presenceCycle(ctx context.Context, i int) {
 		s.fail(ctx, "presence", err)
 		return
 	}
-	defer conn.WriteClose(1000, nil)
+	defer func() { _ = conn.WriteClose(1000, nil) }()
 	data := `{"user_id":"soak-m-` + strconv.Itoa(i) + `","user_info":{"n":` + strconv.Itoa(i) + `}}`
 	auth := pusher.ChannelAuth(s.r.key, s.r.secret, sid, soakPresenceChannel, data)
 	if err := conn.WriteMessage(gws.OpcodeText, soakSubscribeFrame(soakPresenceChannel, auth, data)); err != nil {
@@ -827,7 +828,7 @@ func (s *soaker) presenceCycle(ctx context.Context, i int) {
 	case <-time.After(s.o.presenceHold):
 	case <-ctx.Done():
 	case <-h.closed:
-		s.fail(ctx, "presence", fmt.Errorf("member closed by the server: %v", h.err))
+		s.fail(ctx, "presence", fmt.Errorf("member closed by the server: %w", h.err))
 		return
 	}
 	if i%2 == 0 {
@@ -844,7 +845,7 @@ func (s *soaker) signinCycle(ctx context.Context, i int) {
 		s.fail(ctx, "signin", err)
 		return
 	}
-	defer conn.NetConn().Close()
+	defer func() { _ = conn.NetConn().Close() }() // the drop is the test
 	ud := `{"id":"soak-s-` + strconv.Itoa(i) + `"}`
 	if err := conn.WriteMessage(gws.OpcodeText, soakSigninFrame(pusher.UserAuth(s.r.key, s.r.secret, sid, ud), ud)); err != nil {
 		s.fail(ctx, "signin", err)
@@ -899,7 +900,7 @@ func (s *soaker) runChatClient(ctx context.Context, c *chatClient) {
 				select {
 				case <-subscribed:
 				case <-h.closed:
-					err = fmt.Errorf("closed before subscribed: %v", h.err)
+					err = fmt.Errorf("closed before subscribed: %w", h.err)
 				case <-time.After(10 * time.Second):
 					err = errors.New("no subscription_succeeded within 10s")
 				case <-ctx.Done():
@@ -919,7 +920,7 @@ func (s *soaker) runChatClient(ctx context.Context, c *chatClient) {
 		select {
 		case <-h.closed:
 			c.conn.Store(nil)
-			s.fail(ctx, "chat client closed by the server", fmt.Errorf("%v", h.err))
+			s.fail(ctx, "chat client closed by the server", h.err)
 			s.r.sleep(time.Second)
 		case <-ctx.Done():
 			c.conn.Store(nil)
@@ -1018,7 +1019,7 @@ func (s *soaker) holdSteady(ctx context.Context, conn *gws.Conn, h *soakConn, su
 	case <-subscribed:
 		close(ready)
 	case <-h.closed:
-		s.fail(ctx, kind, fmt.Errorf("closed before subscribed: %v", h.err))
+		s.fail(ctx, kind, fmt.Errorf("closed before subscribed: %w", h.err))
 		lost.Store(true)
 		return
 	case <-time.After(10 * time.Second):
@@ -1033,7 +1034,7 @@ func (s *soaker) holdSteady(ctx context.Context, conn *gws.Conn, h *soakConn, su
 	case <-h.closed:
 		if !s.closing.Load() {
 			lost.Store(true)
-			s.fail(ctx, kind, fmt.Errorf("closed by the server: %v", h.err))
+			s.fail(ctx, kind, fmt.Errorf("closed by the server: %w", h.err))
 		}
 	case <-ctx.Done():
 		_ = conn.WriteClose(1000, nil)
@@ -1082,7 +1083,7 @@ func (s *soaker) runSlowReader(ctx context.Context, ready chan struct{}) {
 				select {
 				case <-subscribed:
 				case <-h.closed:
-					err = fmt.Errorf("closed before subscribed: %v", h.err)
+					err = fmt.Errorf("closed before subscribed: %w", h.err)
 				case <-time.After(10 * time.Second):
 					err = errors.New("no subscription_succeeded within 10s")
 				case <-ctx.Done():
@@ -1179,7 +1180,7 @@ func (c *soakConn) await(ctx context.Context, want string) ([]byte, error) {
 				return nil, errors.New(string(b))
 			}
 		case <-c.closed:
-			return nil, fmt.Errorf("closed while waiting for %s: %v", want, c.err)
+			return nil, fmt.Errorf("closed while waiting for %s: %w", want, c.err)
 		case <-timeout.C:
 			return nil, fmt.Errorf("no %s within 10s", want)
 		case <-ctx.Done():
@@ -1208,7 +1209,7 @@ func soakDial(ctx context.Context, opt *gws.ClientOption, open *atomic.Int64, on
 		}
 		return conn, h, sid, nil
 	case <-h.closed:
-		return nil, nil, "", fmt.Errorf("closed before connection_established: %v", h.err)
+		return nil, nil, "", fmt.Errorf("closed before connection_established: %w", h.err)
 	case <-timeout.C:
 		_ = conn.NetConn().Close()
 		return nil, nil, "", errors.New("no connection_established within 10s")
@@ -1454,7 +1455,7 @@ func countFDs(pid int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // a directory, only read
 	names, err := f.Readdirnames(-1)
 	return len(names), err
 }

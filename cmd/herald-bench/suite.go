@@ -383,7 +383,10 @@ func runChild(exe, dir string, args []string) (*result, error) {
 	err := cmd.Run()
 	var res result
 	if jerr := json.Unmarshal(stdout.Bytes(), &res); jerr != nil {
-		return nil, fmt.Errorf("%v; stderr: %s", err, lastLines(stderr.String(), 10))
+		if err == nil { // the child exited 0 without a JSON result
+			err = jerr
+		}
+		return nil, fmt.Errorf("%w; stderr: %s", err, lastLines(stderr.String(), 10))
 	}
 	return &res, nil
 }
@@ -416,7 +419,7 @@ func runMicro(root string, quick bool) ([]microResult, error) {
 	cmd.Dir = root
 	outb, err := cmd.CombinedOutput()
 	if err != nil {
-		return nil, fmt.Errorf("%v: %s", err, lastLines(string(outb), 10))
+		return nil, fmt.Errorf("%w: %s", err, lastLines(string(outb), 10))
 	}
 	var res []microResult
 	pkg := ""
@@ -472,7 +475,7 @@ func replaceSection(file, md string) error {
 	default:
 		s = strings.TrimRight(s, "\n") + "\n\n" + block
 	}
-	return os.WriteFile(file, []byte(s), 0o644)
+	return os.WriteFile(file, []byte(s), 0o644) //nolint:gosec // G703: the --out file the user asked for
 }
 
 func suiteMarkdown(specs []suiteSpec, results map[string]map[string]*summary, micro []microResult, runs int, quick bool, started time.Time, took time.Duration) string {

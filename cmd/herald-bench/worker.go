@@ -81,10 +81,10 @@ func runWorker() error {
 	var cfg workerConfig
 	line, err := in.ReadBytes('\n')
 	if err != nil {
-		return fmt.Errorf("worker: read config: %v", err)
+		return fmt.Errorf("worker: read config: %w", err)
 	}
 	if err := json.Unmarshal(line, &cfg); err != nil {
-		return fmt.Errorf("worker: config: %v", err)
+		return fmt.Errorf("worker: config: %w", err)
 	}
 	var outMu sync.Mutex
 	enc := json.NewEncoder(os.Stdout)
