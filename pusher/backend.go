@@ -24,18 +24,23 @@ type PresenceMember struct {
 var (
 	ErrBadSocketID    = errors.New("invalid socket_id")
 	ErrBadChannelName = errors.New("invalid channel name")
+	ErrNoAuthNeeded   = errors.New("only private and presence channels are signed")
 	ErrNeedsMember    = errors.New("presence channels need a member with a user_id")
 	ErrBadUserID      = errors.New("user data needs a non-empty id")
 )
 
 // AuthorizeChannel signs a private or presence subscription of socketID to
 // channel. member is required for presence channels and ignored otherwise.
+// Public channels, which need no signature, are refused (ErrNoAuthNeeded).
 func AuthorizeChannel(key, secret, socketID, channel string, member *PresenceMember) (ChannelAuthResponse, error) {
 	if !ValidSocketID(socketID) {
 		return ChannelAuthResponse{}, ErrBadSocketID
 	}
 	if !ValidChannelName(channel) {
 		return ChannelAuthResponse{}, ErrBadChannelName
+	}
+	if !Kind(channel).NeedsAuth() {
+		return ChannelAuthResponse{}, ErrNoAuthNeeded
 	}
 	if Kind(channel) != Presence {
 		return ChannelAuthResponse{Auth: ChannelAuth(key, secret, socketID, channel, "")}, nil

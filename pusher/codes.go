@@ -1,7 +1,5 @@
 package pusher
 
-import "strconv"
-
 // CloseCode is a WebSocket close code from the Pusher protocol. The range
 // tells a client what to do next (see Reconnect).
 type CloseCode uint16
@@ -10,8 +8,6 @@ type CloseCode uint16
 const (
 	// CloseAppNotFound: no app has the key in the URL. Clients give up.
 	CloseAppNotFound CloseCode = 4001
-	// CloseAppDisabled: the app is switched off. Clients give up.
-	CloseAppDisabled CloseCode = 4003
 	// CloseOverQuota: the app is over its connection quota. Clients give up.
 	CloseOverQuota CloseCode = 4004
 	// CloseUnsupportedProtocol: the protocol version is not 7 (or close enough).
@@ -61,20 +57,3 @@ func (c CloseCode) Reconnect() Reconnect {
 	}
 	return ReconnectNormal
 }
-
-// Error is a protocol error as sent in a pusher:error frame. Code 0 is sent
-// as null, which is what Pusher does for errors without a code.
-type Error struct {
-	Code    int
-	Message string
-}
-
-func (e *Error) Error() string {
-	if e.Code == 0 {
-		return e.Message
-	}
-	return strconv.Itoa(e.Code) + ": " + e.Message
-}
-
-// Frame returns the pusher:error frame for e.
-func (e *Error) Frame() []byte { return AppendError(nil, e.Code, e.Message) }

@@ -95,22 +95,6 @@ func AppendEvent(b []byte, event, channel, data, userID string) []byte {
 	return append(b, '}')
 }
 
-// AppendRawEvent appends a server frame whose data is the raw JSON value
-// data (used for watchlist events, whose data is an object).
-func AppendRawEvent(b []byte, event, channel string, data []byte) []byte {
-	b = append(b, `{"event":`...)
-	b = AppendString(b, event)
-	if channel != "" {
-		b = append(b, `,"channel":`...)
-		b = AppendString(b, channel)
-	}
-	if len(data) > 0 {
-		b = append(b, `,"data":`...)
-		b = append(b, data...)
-	}
-	return append(b, '}')
-}
-
 // AppendError appends a pusher:error frame; code 0 is sent as null.
 func AppendError(b []byte, code int, message string) []byte {
 	b = append(b, `{"event":"pusher:error","data":{"code":`...)

@@ -2,7 +2,6 @@ package transport_test
 
 import (
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +21,7 @@ func TestHandshake(t *testing.T) {
 		ActivityTimeout int    `json:"activity_timeout"`
 	}
 	c1.DataJSON(f, &d)
-	if !regexp.MustCompile(`^\d+\.\d+$`).MatchString(d.SocketID) {
+	if !pusher.ValidSocketID(d.SocketID) {
 		t.Fatalf("socket_id %q", d.SocketID)
 	}
 	if d.ActivityTimeout != 30 {

@@ -35,7 +35,6 @@ const (
 	jsType   = "application/javascript; charset=utf-8"
 	htmlType = "text/html; charset=utf-8"
 	cssType  = "text/css; charset=utf-8"
-	jsonType = "application/json; charset=utf-8"
 
 	clientCache = "public, max-age=300"
 	demoCache   = "no-cache"
@@ -248,25 +247,14 @@ func (e *httpError) Error() string { return e.msg }
 
 func fail(status int, msg string) error { return &httpError{status, msg} }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", jsonType)
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
-
+// writeError answers with pusher's JSON error body: an *httpError keeps
+// its status, any other error is a 400.
 func writeError(w http.ResponseWriter, err error) {
 	var he *httpError
 	if !errors.As(err, &he) {
 		he = &httpError{http.StatusBadRequest, err.Error()}
 	}
-	writeJSON(w, he.status, map[string]string{"error": he.msg})
+	pusher.WriteError(w, he.status, he.msg)
 }
 
 func isJSON(r *http.Request) bool {
@@ -314,7 +302,7 @@ func (h *demoHandler) auth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	pusher.WriteJSON(w, http.StatusOK, resp)
 }
 
 func (h *demoHandler) readAuth(w http.ResponseWriter, r *http.Request) (authRequest, error) {
@@ -435,7 +423,7 @@ func (h *demoHandler) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
+	pusher.WriteJSON(w, http.StatusOK, struct{}{})
 }
 
 func (h *demoHandler) doPublish(w http.ResponseWriter, r *http.Request) error {

@@ -101,16 +101,32 @@ func form(v url.Values) (io.Reader, map[string]string) {
 	return strings.NewReader(v.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 }
 
+// decode reads a JSON answer's string fields. An error body must be
+// pusher's {"error": msg, "code": status}, with code equal to the status.
 func decode(t *testing.T, w *httptest.ResponseRecorder) map[string]string {
 	t.Helper()
-	if ct := w.Header().Get("Content-Type"); ct != "application/json; charset=utf-8" {
+	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q", ct)
 	}
-	var m map[string]string
+	if cc := w.Header().Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	var m map[string]any
 	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
 		t.Fatalf("body %q: %v", w.Body.String(), err)
 	}
-	return m
+	if _, isErr := m["error"]; isErr {
+		if code, _ := m["code"].(float64); int(code) != w.Code {
+			t.Errorf("error body %s: code, want %d", w.Body, w.Code)
+		}
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
 }
 
 func TestDemoPages(t *testing.T) {
@@ -240,8 +256,8 @@ func TestDemoAuthRefusals(t *testing.T) {
 	if w := do(t, h, "POST", "/demo/auth", strings.NewReader(`{"channel_name":`), map[string]string{"Content-Type": "application/json"}); w.Code != 400 {
 		t.Errorf("bad JSON: %d", w.Code)
 	}
-	if w := do(t, h, "GET", "/demo/auth", nil, nil); w.Code != http.StatusMethodNotAllowed {
-		t.Errorf("GET: %d", w.Code)
+	if w := do(t, h, "GET", "/demo/auth", nil, nil); w.Code != http.StatusMethodNotAllowed || w.Body.String() != `{"code":405,"error":"use POST"}` {
+		t.Errorf("GET: %d %s", w.Code, w.Body)
 	}
 }
 

@@ -10,7 +10,7 @@
 //	                       sender goroutine (one per endpoint) ──signed POST──► receiver
 //	                             │
 //	                             └──batchDone──► dispatcherActor
-//	cmd/herald ──FlushRequest──► dispatcherActor ──FlushResponse──► cmd/herald
+//	herald.Shutdown ──FlushRequest──► dispatcherActor ──FlushResponse──► herald.Shutdown
 //
 // Channel actors send the facts of actors/messages.go (*actors.ChannelOccupied,
 // *actors.ChannelVacated, *actors.MemberAdded, *actors.MemberRemoved,
@@ -72,11 +72,14 @@
 //
 // # Shutdown
 //
-// *FlushRequest{Deadline} releases every held event, sends every queue
-// without waiting for batch windows, and answers *FlushResponse{Pending}
-// when all is delivered or the deadline passed. Stopping the actor (Stop,
-// Poison) cancels a request in progress and waits for the senders; events
-// still undelivered are counted in a log line.
+// Herald.Shutdown (package herald, herald.go: stopHooks), once the
+// listeners and the app actors have stopped, sends each webhook actor a
+// *FlushRequest{Deadline} with RequestFuture, then stops it. The request
+// releases every held event, sends every queue without waiting for batch
+// windows, and is answered *FlushResponse{Pending} when all is delivered
+// or the deadline passed. Stopping the actor (Stop, Poison) cancels a
+// request in progress and waits for the senders; events still undelivered
+// are counted in a log line.
 //
 // # Goroutines and their owners
 //
