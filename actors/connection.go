@@ -81,7 +81,7 @@ func (a *connectionActor) Receive(ctx actor.Context) {
 	case *BadFrame:
 		a.onBadFrame(ctx, m)
 	case *Activity:
-		a.onActivity(ctx)
+		a.onActivity(ctx, m)
 	case *Joined:
 		a.onJoined(m)
 	case *JoinRefused:
@@ -89,7 +89,7 @@ func (a *connectionActor) Receive(ctx actor.Context) {
 	case *ChannelLost:
 		a.onChannelLost(m)
 	case *SocketClosed:
-		ctx.Stop(ctx.Self())
+		a.onSocketClosed(ctx, m)
 	case *heartbeatTick:
 		a.onHeartbeat(ctx)
 	case *authDeadline:
@@ -151,10 +151,26 @@ func (a *connectionActor) onStopped(ctx actor.Context) {
 
 // onClientFrame decodes a frame here rather than on the socket's read
 // goroutine, which then stays shallow and keeps a small stack.
+// mine reports whether a message from the transport is about this
+// connection's socket (from, nil in tests, is the socket it came from).
+func (a *connectionActor) mine(from Outbound) bool { return from == nil || from == a.out }
+
+func (a *connectionActor) onSocketClosed(ctx actor.Context, m *SocketClosed) {
+	if a.mine(m.From) {
+		ctx.Stop(ctx.Self())
+	}
+}
+
 func (a *connectionActor) onClientFrame(ctx actor.Context, m *ClientFrame) {
+	if !a.mine(m.From) {
+		if m.Ack != nil {
+			m.Ack(len(m.Raw))
+		}
+		return
+	}
 	a.holdAck = false
 	if f, err := pusher.DecodeFrame(m.Raw); err != nil {
-		a.onActivity(ctx)
+		a.touch()
 		a.sendError(0, err.Error())
 	} else {
 		a.onFrame(ctx, f)
@@ -226,9 +242,13 @@ func (a *connectionActor) onSignin(ctx actor.Context, raw json.RawMessage) {
 	ctx.Send(ctx.Parent(), &SignedIn{Conn: ctx.Self(), Out: a.out, SocketID: a.socketID, UserID: user.ID, Watchlist: user.Watchlist})
 }
 
-func (a *connectionActor) onActivity(actor.Context) {
-	a.lastActivity = time.Now()
+func (a *connectionActor) onActivity(_ actor.Context, m *Activity) {
+	if a.mine(m.From) {
+		a.touch()
+	}
 }
+
+func (a *connectionActor) touch() { a.lastActivity = time.Now() }
 
 // onHeartbeat pings a client silent for activity_timeout and closes one
 // that stayed silent pong_timeout after the ping; otherwise it sets the
@@ -256,7 +276,7 @@ func (a *connectionActor) onHeartbeat(ctx actor.Context) {
 }
 
 func (a *connectionActor) onFrame(ctx actor.Context, f pusher.Frame) {
-	a.onActivity(ctx)
+	a.touch()
 	switch f.Event {
 	case pusher.EventPing:
 		a.out.Send(pusher.PongFrame)
@@ -285,7 +305,9 @@ func isPusherEvent(e string) bool {
 }
 
 func (a *connectionActor) onBadFrame(_ actor.Context, m *BadFrame) {
-	a.sendError(0, m.Reason)
+	if a.mine(m.From) {
+		a.sendError(0, m.Reason)
+	}
 }
 
 func (a *connectionActor) onSubscribe(ctx actor.Context, raw json.RawMessage) {

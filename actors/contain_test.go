@@ -199,3 +199,40 @@ func TestAppPanicKeepsTheApp(t *testing.T) {
 		t.Fatalf("frame %v", f)
 	}
 }
+
+// A connection actor's name is reused once it stops; what its
+// predecessor's socket still sends to that name is ignored.
+func TestReusedNameIgnoresThePredecessor(t *testing.T) {
+	e := newEnv(t, nil)
+	ao := newOutbox()
+	a := e.connect(t, "1.1", ao, ao)
+	a.send(`{"event":"pusher:signin","data":{"auth":"key:bad","user_data":"{\"id\":\"u\"}"}}`)
+	waitClosed(t, ao, pusher.CloseUnauthorized)
+	var b *connectionHandle
+	bo := newOutbox()
+	for deadline := time.Now().Add(3 * time.Second); ; {
+		b = e.connect(t, "2.2", bo, bo)
+		if b.pid.Id == a.pid.Id {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("name %s not reused (got %s)", a.pid.Id, b.pid.Id)
+		}
+		e.system.Root.Stop(b.pid)
+		bo = newOutbox()
+		time.Sleep(10 * time.Millisecond)
+	}
+	root := e.system.Root
+	root.Send(b.pid, &ClientFrame{Raw: []byte(`{"event":"pusher:ping","data":{}}`), From: ao})
+	root.Send(b.pid, &SocketClosed{From: ao})
+	b.send(`{"event":"pusher:ping","data":{}}`)
+	if f := bo.next(t, nil); f["event"] != pusher.EventPong {
+		t.Fatalf("frame %v", f)
+	}
+	bo.empty(t)
+	bo.mu.Lock()
+	defer bo.mu.Unlock()
+	if bo.closed != 0 {
+		t.Fatalf("the new connection was closed with %d", bo.closed)
+	}
+}

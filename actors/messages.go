@@ -92,20 +92,29 @@ type Connected struct {
 // len(Raw) once the frame is handled: the transport counts the frames it
 // handed over and stops reading a client that is ahead of its actor, so
 // the mailbox stays bounded without cutting the client.
+//
+// From, here and in BadFrame, Activity and SocketClosed, is the socket the
+// message is about (the Outbound the connection was started with): a
+// connection actor's name is reused once it stops, and a message from its
+// predecessor's socket is ignored. Tests may leave it nil.
 type ClientFrame struct {
-	Raw []byte
-	Ack func(n int)
+	Raw  []byte
+	Ack  func(n int)
+	From Outbound
 }
 
 // BadFrame reports a frame the transport will not hand over (a binary
 // frame); the connection answers with pusher:error.
-type BadFrame struct{ Reason string }
+type BadFrame struct {
+	Reason string
+	From   Outbound
+}
 
 // Activity reports client traffic that is not a frame (a WebSocket ping).
-type Activity struct{}
+type Activity struct{ From Outbound }
 
 // SocketClosed reports that the socket is gone; the connection stops.
-type SocketClosed struct{}
+type SocketClosed struct{ From Outbound }
 
 // ChannelLost tells a subscriber that the actor serving its channel
 // failed: the subscription is gone and the client is told, so it can

@@ -13,9 +13,10 @@ import (
 // names keep the registry the size of the peak number of children.
 //
 // A reused name means a late message meant for a child's predecessor can
-// reach it: the messages that could are checked (Joined, JoinRefused and
-// ChannelLost carry the socket id, a client event its channel, the auth
-// deadline is matched by identity).
+// reach it (a PID resolves by name once its actor is dead): the messages
+// that could are checked. The transport's carry their socket (From),
+// Joined, JoinRefused and ChannelLost the socket id, a client event its
+// channel; the auth deadline is matched by identity.
 type nameSlots struct {
 	free []int
 	next int
