@@ -6,22 +6,42 @@
 // Who talks to whom:
 //
 //	client ──gws read goroutine──► wsHandler.OnMessage ──ClientFrame──► connection actor
-//	connection / channel actors ──Outbound.Send/SendShared──► socket ──gws write queue──► client
+//	connection / channel actors ──Outbound.Send/SendShared──► socket queue ──writer goroutine (writev)──► client
 //	backend ──HTTP──► apiHandler ──Broker.Request──► HTTP adapter actor ──► app actor
 //
 // transport never touches actor state: it only sends messages (through
 // actors.Broker) and implements actors.Outbound and actors.Fanout.
 //
 // Goroutines: gws runs one read goroutine per socket (started here,
-// counted in wsHandler.loops, ended by closing the socket) and drains each
-// socket's write queue on demand. Server runs one goroutine per listener,
-// ended by Shutdown. Shutdown stops the listeners, closes every socket with
-// 4200 so clients reconnect at once, and waits for the read loops.
+// counted in wsHandler.loops, ended by closing the socket); each socket
+// runs a writer goroutine while its queue holds frames (socket.flush).
+// Server runs one goroutine per listener, ended by Shutdown. Shutdown
+// stops the listeners, closes every socket with 4200 so clients reconnect
+// at once, and waits for the read loops.
 //
-// Limits: one inbound frame is at most MaxMessageSize bytes (gws closes a
-// socket that sends more); a socket's write queue holds at most WriteQueue
-// frames (then the socket is closed with 4100); an API body is at most
-// MaxBodySize bytes (413); both listeners have header, read, write and
-// idle timeouts, and a silent socket's read deadline is activity_timeout +
-// pong_timeout + 10s.
+// Limits, everything a client controls bounded:
+//   - one inbound frame is at most MaxMessageSize bytes (gws closes a
+//     socket that sends more with 1009);
+//   - frames handed to a connection actor and not yet handled are at most
+//     64 frames or 256 KiB per socket (a subscribe counts until its join
+//     is answered); past that the read loop waits, so a client that sends
+//     faster than it is served is slowed by TCP, not cut;
+//   - everything written to a socket (events, errors, pongs, close frames)
+//     goes through its own queue of at most WriteQueue frames and
+//     WriteQueueBytes bytes, written by the socket's writer goroutine in
+//     writevs; past either bound the queue is dropped and the socket
+//     closed with 4100 (the close frame goes out if the client still
+//     reads; a write blocked for 2 s after the cut, or for 30 s at any
+//     time, ends the connection);
+//   - open sockets are capped per process (MaxConnections) and per remote
+//     IP (MaxConnectionsPerIP): upgrades past them get 503 with a JSON
+//     body, logged at warn once a second per cause with a count;
+//   - an API body is at most MaxBodySize bytes (413), read only once the
+//     request's auth_key, timestamp and signature parameters check out;
+//     per-app quotas answer 429;
+//   - both listeners have header, read, write and idle timeouts, and a
+//     silent socket's read deadline is activity_timeout + pong_timeout + 10s.
+//
+// Panics: every gws callback recovers; a panic is logged with the app and
+// socket id and closes that socket with 4200.
 package transport
