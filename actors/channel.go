@@ -9,7 +9,10 @@ import (
 )
 
 // channelActor serves one occupied channel of one app. It owns the
-// subscriber list and, on presence channels, the member set; it writes
+// subscriber list and the channel's authority (channelAuthority: the
+// counts and, on presence channels, the members, as a cluster's channel
+// grain would hold them; in single-node mode there is no grain and no
+// extra hop, and this node is ""); it writes
 // subscription_succeeded and every fan-out frame straight to the
 // subscribers' Outbounds, encoding each frame once. A connection actor
 // leaves its channels when it stops, whatever stopped it, so a socket that
@@ -17,14 +20,14 @@ import (
 // ChannelStats to its app after every change; the app stops it once it is
 // idle.
 type channelActor struct {
-	app     *appInfo
-	name    string
-	kind    pusher.ChannelKind
-	subs    []*subscriber
-	index   map[string]int // connection PID id → position in subs
-	members *memberSet     // presence channels only
-	joins   uint64
-	failed  bool // a turn panicked: the actor is stopping
+	app    *appInfo
+	name   string
+	kind   pusher.ChannelKind
+	subs   []*subscriber
+	index  map[string]int    // connection PID id → position in subs
+	auth   *channelAuthority // counts and presence; this node is "" (single-node mode)
+	joins  uint64
+	failed bool // a turn panicked: the actor is stopping
 
 	// subscription_count coalescing: at most one frame a second.
 	countSent    int // the count last sent (-1: none yet)
@@ -47,9 +50,7 @@ func newChannelProps(app *appInfo, name string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		a := &channelActor{app: app, name: name, kind: pusher.Kind(name), index: make(map[string]int), countSent: -1}
 		a.countEnabled = app.cfg.SubscriptionCount && a.kind != pusher.Presence
-		if a.kind == pusher.Presence {
-			a.members = newMemberSet()
-		}
+		a.auth = newChannelAuthority(a.kind == pusher.Presence)
 		return a
 	}, app.dispatch)
 }
@@ -103,10 +104,9 @@ func (a *channelActor) onStopped(ctx actor.Context) {
 	for _, s := range a.subs {
 		ctx.Send(s.conn, &ChannelLost{Channel: a.name, PID: ctx.Self(), SocketID: s.socketID})
 	}
-	if a.members != nil {
-		for _, id := range a.members.ids() {
-			a.fact(&MemberRemoved{App: a.app.id, Channel: a.name, UserID: id, At: now})
-		}
+	removed, _ := a.auth.dropNode(localNode)
+	for _, id := range removed {
+		a.fact(&MemberRemoved{App: a.app.id, Channel: a.name, UserID: id, At: now})
 	}
 	a.fact(&ChannelVacated{App: a.app.id, Channel: a.name, At: now})
 }
@@ -120,19 +120,19 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 	}
 	sub := &subscriber{conn: m.Conn, out: m.Out, socketID: m.SocketID}
 	var newMember bool
-	if a.members != nil {
+	if a.auth.presence {
 		if m.Member == nil {
 			ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "presence channels need channel_data", SocketID: m.SocketID})
 			return
 		}
-		if !a.members.has(m.Member.UserID) && a.members.len() >= a.app.cfg.MaxPresenceMembers {
+		if !a.auth.canJoin(m.Member.UserID, a.app.cfg.MaxPresenceMembers) {
 			ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "the presence channel has reached its member limit", SocketID: m.SocketID})
 			return
 		}
 		sub.userID = m.Member.UserID
-		newMember = a.members.add(*m.Member)
+		newMember = a.auth.join(localNode, *m.Member)
 	}
-	if len(a.subs) == 0 {
+	if a.auth.subscribe(localNode) {
 		a.fact(&ChannelOccupied{App: a.app.id, Channel: a.name, At: time.Now()})
 	}
 	if newMember {
@@ -144,8 +144,8 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 	a.subs = append(a.subs, sub)
 
 	data := "{}"
-	if a.members != nil {
-		data = string(pusher.AppendPresenceData(nil, a.members.list()))
+	if a.auth.presence {
+		data = string(pusher.AppendPresenceData(nil, a.auth.memberList()))
 	}
 	m.Out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionSucceeded, a.name, data, ""))
 	if pusher.IsCache(a.name) {
@@ -211,12 +211,12 @@ func (a *channelActor) onLeave(ctx actor.Context, conn *actor.PID) {
 	a.subs = a.subs[:last]
 	delete(a.index, conn.Id)
 
-	if a.members != nil && a.members.remove(sub.userID) {
+	if a.auth.presence && a.auth.leave(localNode, sub.userID) {
 		data := pusher.AppendMemberData(nil, pusher.Member{UserID: sub.userID})
 		a.broadcast(pusher.AppendEvent(nil, pusher.EventMemberRemoved, a.name, string(data), ""), "")
 		a.fact(&MemberRemoved{App: a.app.id, Channel: a.name, UserID: sub.userID, At: time.Now()})
 	}
-	if len(a.subs) == 0 {
+	if a.auth.unsubscribe(localNode) {
 		a.fact(&ChannelVacated{App: a.app.id, Channel: a.name, At: time.Now()})
 	}
 	a.countChanged(ctx)
@@ -236,11 +236,7 @@ func (a *channelActor) onClientEvent(m *PublishClientEvent) {
 }
 
 func (a *channelActor) onUsers(ctx actor.Context) {
-	var ids []string
-	if a.members != nil {
-		ids = a.members.ids()
-	}
-	ctx.Respond(&UsersResponse{IDs: ids})
+	ctx.Respond(&UsersResponse{IDs: a.auth.memberIDs()})
 }
 
 // broadcast writes frame, encoded once, to every subscriber but the socket
@@ -260,12 +256,8 @@ func (a *channelActor) broadcast(frame []byte, except string) {
 }
 
 func (a *channelActor) report(ctx actor.Context) {
-	users := 0
-	if a.members != nil {
-		users = a.members.len()
-	}
 	ctx.Send(ctx.Parent(), &ChannelStats{Channel: a.name, PID: ctx.Self(),
-		Subscriptions: len(a.subs), Users: users, Joins: a.joins})
+		Subscriptions: a.auth.subscriptions(), Users: a.auth.users(), Joins: a.joins})
 }
 
 // fact tells the app's webhook actor, if it has one.

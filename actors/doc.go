@@ -34,6 +34,12 @@
 // hands the same bytes to every subscriber's Outbound (SendShared with a
 // Fanout-prepared frame, so gws frames it once too).
 //
+// The channel's authority — what a cluster must count once per (app,
+// channel): subscriptions per node, presence members per (user, node),
+// occupancy — is a plain value (authority.go) the channel actor owns in
+// single-node mode; a cluster's channel grain will own the same value
+// (docs/cluster.md).
+//
 // A channel actor exists while its channel has subscribers. A connection
 // actor sends Leave for each of its channels when it stops, whatever
 // stopped it, so a socket that dies without unsubscribing is removed (this

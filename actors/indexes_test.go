@@ -1,47 +1,12 @@
 package actors
 
 import (
-	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/herald-push/herald/pusher"
 )
-
-func TestMemberSet(t *testing.T) {
-	s := newMemberSet()
-	steps := []struct {
-		op    string
-		id    string
-		want  bool // first add / last remove
-		order []string
-	}{
-		{"add", "a", true, []string{"a"}},
-		{"add", "b", true, []string{"a", "b"}},
-		{"add", "a", false, []string{"a", "b"}},
-		{"remove", "a", false, []string{"a", "b"}},
-		{"remove", "a", true, []string{"b"}},
-		{"remove", "a", false, []string{"b"}}, // unknown: nothing changes
-		{"add", "a", true, []string{"b", "a"}},
-	}
-	for i, st := range steps {
-		var got bool
-		if st.op == "add" {
-			got = s.add(pusher.Member{UserID: st.id, Info: json.RawMessage(`{"i":` + string(rune('0'+i)) + `}`)})
-		} else {
-			got = s.remove(st.id)
-		}
-		if got != st.want || !reflect.DeepEqual(s.ids(), st.order) || s.len() != len(st.order) {
-			t.Fatalf("step %d %s %s: got %v %v, want %v %v", i, st.op, st.id, got, s.ids(), st.want, st.order)
-		}
-	}
-	// The first connection's user_info is kept.
-	if l := s.list(); string(l[0].Info) != `{"i":1}` {
-		t.Fatalf("info %s", l[0].Info)
-	}
-}
 
 func TestUserIndex(t *testing.T) {
 	x := newUserIndex()
