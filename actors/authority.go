@@ -2,6 +2,7 @@ package actors
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/herald-push/herald/pusher"
 )
@@ -79,13 +80,7 @@ func (a *channelAuthority) canJoin(userID string, max int) bool {
 // the user just became a member (so member_added is due).
 func (a *channelAuthority) join(node string, m pusher.Member) (added bool) {
 	a.conns[memberKey{m.UserID, node}]++
-	if e, ok := a.members[m.UserID]; ok {
-		e.conns++
-		return false
-	}
-	a.members[m.UserID] = &member{info: m.Info, conns: 1}
-	a.order = append(a.order, m.UserID)
-	return true
+	return a.addConns(m.UserID, m.Info, 1) > 0
 }
 
 // leave counts one connection of userID on node less and reports whether
@@ -101,52 +96,14 @@ func (a *channelAuthority) leave(node, userID string) (removed bool) {
 	} else {
 		a.conns[k] = n - 1
 	}
-	e := a.members[userID]
-	if e.conns--; e.conns > 0 {
-		return false
-	}
-	delete(a.members, userID)
-	for i, id := range a.order {
-		if id == userID {
-			a.order = append(a.order[:i], a.order[i+1:]...)
-			break
-		}
-	}
-	return true
+	return a.addConns(userID, nil, -1) < 0
 }
 
 // dropNode forgets everything node contributed (a node that left the
 // cluster) and reports the members that are gone with it and whether the
 // channel became vacant.
 func (a *channelAuthority) dropNode(node string) (removed []string, vacated bool) {
-	if n, ok := a.nodes[node]; ok {
-		delete(a.nodes, node)
-		a.subs -= n
-		vacated = a.subs == 0
-	}
-	for k, n := range a.conns {
-		if k.node != node {
-			continue
-		}
-		delete(a.conns, k)
-		e := a.members[k.user]
-		if e.conns -= n; e.conns <= 0 {
-			removed = append(removed, k.user)
-		}
-	}
-	for _, id := range removed {
-		delete(a.members, id)
-	}
-	if len(removed) > 0 {
-		kept := a.order[:0]
-		for _, id := range a.order {
-			if a.members[id] != nil {
-				kept = append(kept, id)
-			}
-		}
-		clear(a.order[len(kept):])
-		a.order = kept
-	}
+	_, removed, _, vacated = a.setNode(node, 0, nil)
 	return removed, vacated
 }
 
@@ -167,3 +124,82 @@ func (a *channelAuthority) memberList() []pusher.Member {
 
 // memberIDs returns the user ids in join order.
 func (a *channelAuthority) memberIDs() []string { return append([]string(nil), a.order...) }
+
+// nodeMember is a presence member as one node reports it: the member and
+// its connections on that node.
+type nodeMember struct {
+	pusher.Member
+	conns int
+}
+
+// setNode replaces node's whole contribution with subs subscriptions and,
+// on presence channels, members; re-applying the same contribution changes
+// nothing. It reports what changed cluster-wide: users who became
+// members, users who stopped being members (sorted), and whether the
+// channel became occupied or vacant.
+func (a *channelAuthority) setNode(node string, subs int, members []nodeMember) (added, removed []string, occupied, vacated bool) {
+	was := a.subs
+	a.subs += subs - a.nodes[node]
+	if subs > 0 {
+		a.nodes[node] = subs
+	} else {
+		delete(a.nodes, node)
+	}
+	occupied, vacated = was == 0 && a.subs > 0, was > 0 && a.subs == 0
+	if !a.presence {
+		return nil, nil, occupied, vacated
+	}
+	want := make(map[string]nodeMember, len(members))
+	for _, m := range members {
+		if m.conns > 0 {
+			want[m.UserID] = m
+		}
+	}
+	for k, n := range a.conns { // connections this node no longer has
+		if k.node == node {
+			if _, ok := want[k.user]; !ok {
+				delete(a.conns, k)
+				if a.addConns(k.user, nil, -n) < 0 {
+					removed = append(removed, k.user)
+				}
+			}
+		}
+	}
+	for _, m := range members { // in the node's order, so join order is kept
+		w, ok := want[m.UserID]
+		if !ok {
+			continue
+		}
+		delete(want, m.UserID) // a user listed twice counts once
+		k := memberKey{m.UserID, node}
+		delta := w.conns - a.conns[k]
+		a.conns[k] = w.conns
+		if delta != 0 && a.addConns(m.UserID, w.Info, delta) > 0 {
+			added = append(added, m.UserID)
+		}
+	}
+	slices.Sort(removed)
+	return added, removed, occupied, vacated
+}
+
+// addConns changes userID's connection count by delta and reports +1 if
+// the user just became a member, -1 if they just stopped being one.
+func (a *channelAuthority) addConns(userID string, info json.RawMessage, delta int) int {
+	e := a.members[userID]
+	if e == nil {
+		if delta <= 0 {
+			return 0
+		}
+		a.members[userID] = &member{info: info, conns: delta}
+		a.order = append(a.order, userID)
+		return 1
+	}
+	if e.conns += delta; e.conns > 0 {
+		return 0
+	}
+	delete(a.members, userID)
+	if i := slices.Index(a.order, userID); i >= 0 {
+		a.order = slices.Delete(a.order, i, i+1)
+	}
+	return -1
+}

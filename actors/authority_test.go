@@ -81,3 +81,38 @@ func TestAuthorityDropNode(t *testing.T) {
 		t.Fatalf("removed %v, vacated %v", removed, vacated)
 	}
 }
+
+// A node's state replaces its previous one whole: re-sending it changes
+// nothing, and only the difference reaches members and occupancy.
+func TestAuthoritySetNode(t *testing.T) {
+	a := newChannelAuthority(true)
+	nm := func(id string, conns int) nodeMember { return nodeMember{pusher.Member{UserID: id}, conns} }
+	check := func(step string, added, removed []string, occ, vac bool, wantAdded, wantRemoved []string, wantOcc, wantVac bool) {
+		t.Helper()
+		if !slices.Equal(added, wantAdded) || !slices.Equal(removed, wantRemoved) || occ != wantOcc || vac != wantVac {
+			t.Fatalf("%s: added %v removed %v occupied %v vacated %v", step, added, removed, occ, vac)
+		}
+	}
+	add, rem, occ, vac := a.setNode("A", 2, []nodeMember{nm("ann", 1), nm("al", 1)})
+	check("A joins", add, rem, occ, vac, []string{"ann", "al"}, nil, true, false)
+	add, rem, occ, vac = a.setNode("A", 2, []nodeMember{nm("ann", 1), nm("al", 1)})
+	check("A re-sent", add, rem, occ, vac, nil, nil, false, false)
+	add, rem, occ, vac = a.setNode("B", 1, []nodeMember{nm("ann", 1)})
+	check("ann's tab on B", add, rem, occ, vac, nil, nil, false, false)
+	add, rem, occ, vac = a.setNode("A", 1, []nodeMember{nm("al", 1)})
+	check("ann leaves A", add, rem, occ, vac, nil, nil, false, false)
+	if a.subscriptions() != 2 || !slices.Equal(a.memberIDs(), []string{"ann", "al"}) {
+		t.Fatalf("subscriptions %d, members %v", a.subscriptions(), a.memberIDs())
+	}
+	removed, vacated := a.dropNode("B")
+	if !slices.Equal(removed, []string{"ann"}) || vacated {
+		t.Fatalf("B dropped: removed %v vacated %v", removed, vacated)
+	}
+	add, rem, occ, vac = a.setNode("A", 0, nil)
+	check("A empties", add, rem, occ, vac, nil, []string{"al"}, false, true)
+	// join and leave agree with setNode.
+	a.join("C", pusher.Member{UserID: "cy"})
+	if add, _, _, _ := a.setNode("C", 1, []nodeMember{nm("cy", 1)}); add != nil || a.users() != 1 {
+		t.Fatalf("setNode after join: added %v, users %d", add, a.users())
+	}
+}
