@@ -1,0 +1,266 @@
+package actors
+
+import (
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/herald-push/herald/actors/clusterpb"
+	"github.com/herald-push/herald/pusher"
+)
+
+// Names in the cluster.
+const (
+	// GrainKind is the cluster kind of channel authorities; a grain's
+	// identity is "{app key}/{channel}".
+	GrainKind = "herald-channel"
+	// NodeActorName is the well-known name of every node's node actor,
+	// which takes Deliver from the grains.
+	NodeActorName = "herald-node"
+)
+
+// clusterNode is what every grain on a node shares: the node's apps and
+// the grace window. Immutable once the node has started.
+type clusterNode struct {
+	apps  map[string]*appInfo // by key
+	grace time.Duration
+	log   *slog.Logger
+}
+
+// channelGrain is the cluster-wide authority of one (app, channel): a
+// Proto.Actor virtual actor (kind GrainKind) living on the node that
+// rendezvous hashing picks. It holds the channel's authority built from
+// the nodes' states (NodeState replaces a node's contribution whole, so a
+// re-sync after a topology change is harmless), forwards each published
+// event once to every node with subscribers, and tells clients (member
+// frames, through those nodes) and webhooks (its node's webhook actor)
+// of each change once for the whole cluster.
+//
+// Its state is soft: when the grain moves, the nodes re-send their states
+// to the new owner. So that neither a move nor a client reconnecting to
+// another node shows as a departure, removals wait out the grace window:
+// a member whose last connection went is still listed, and is removed
+// (member_removed, the webhook) only if no node reports them within the
+// window; a channel whose last subscription went is reported vacated
+// likewise.
+type channelGrain struct {
+	node     *clusterNode
+	app      *appInfo
+	name     string
+	auth     *channelAuthority
+	versions map[string]uint64 // node → last NodeState version applied
+
+	infos     map[string]json.RawMessage // user_info of members, kept while they are listed
+	gone      map[string]time.Time       // removed by the authority at, still listed until the window ends
+	vacatedAt time.Time             // zero unless a vacancy waits out the window
+	timer     *time.Timer           // the next window end, nil when none
+	tickAt    time.Time
+}
+
+// graceTick wakes a grain whose grace window may have ended.
+type graceTick struct{}
+
+func newGrainProps(n *clusterNode) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &channelGrain{node: n, versions: make(map[string]uint64),
+			infos: make(map[string]json.RawMessage), gone: make(map[string]time.Time)}
+	})
+}
+
+// Receive handles the grain's messages.
+func (g *channelGrain) Receive(ctx actor.Context) {
+	defer g.contain(ctx)
+	switch m := ctx.Message().(type) {
+	case *cluster.ClusterInit:
+		g.onInit(ctx, m)
+	case *clusterpb.NodeState:
+		g.onNodeState(ctx, m)
+	case *clusterpb.Publish:
+		g.deliver(ctx, m.Frame, m.Except)
+	case *clusterpb.JoinCheck:
+		g.onJoinCheck(ctx, m)
+	case *clusterpb.InfoRequest:
+		g.onInfo(ctx)
+	case *clusterpb.NodeLeft:
+		g.onNodeLeft(ctx, m)
+	case *graceTick:
+		g.onTick(ctx)
+	case *actor.Stopped:
+		if g.timer != nil {
+			g.timer.Stop()
+		}
+	case *actor.Started, *actor.Stopping, *actor.Restarting:
+	default:
+		g.node.log.Warn("grain: unexpected message", "type", typeName(m))
+	}
+}
+
+func (g *channelGrain) contain(ctx actor.Context) {
+	if r := recover(); r != nil {
+		logPanic(g.node.log, r, ctx.Message(), "actor", "grain", "channel", g.name)
+	}
+}
+
+// onInit learns the grain's identity: "{app key}/{channel}".
+func (g *channelGrain) onInit(ctx actor.Context, m *cluster.ClusterInit) {
+	key, name, _ := strings.Cut(m.Identity.Identity, "/")
+	g.app, g.name = g.node.apps[key], name
+	if g.app == nil || name == "" {
+		g.node.log.Error("grain: no such app or channel", "identity", m.Identity.Identity)
+		ctx.Stop(ctx.Self())
+		return
+	}
+	g.auth = newChannelAuthority(pusher.Kind(name) == pusher.Presence)
+}
+
+func (g *channelGrain) onNodeState(ctx actor.Context, m *clusterpb.NodeState) {
+	if g.auth == nil || m.Version <= g.versions[m.Node] {
+		return // not initialised, or an older state than one applied
+	}
+	g.versions[m.Node] = m.Version
+	members := make([]nodeMember, len(m.Members))
+	for i, mm := range m.Members {
+		members[i] = nodeMember{pusher.Member{UserID: mm.UserId, Info: mm.Info}, int(mm.Conns)}
+	}
+	added, removed, occupied, vacated := g.auth.setNode(m.Node, int(m.Subscriptions), members)
+	g.apply(ctx, added, removed, occupied, vacated, m.Joined)
+}
+
+// apply tells clients and webhooks what the authority reported: additions
+// at once (unless they undo a pending removal, which then never shows),
+// removals and a vacancy once the grace window has passed.
+func (g *channelGrain) apply(ctx actor.Context, added, removed []string, occupied, vacated bool, joined string) {
+	now := time.Now()
+	if occupied {
+		if g.vacatedAt.IsZero() {
+			g.fact(&ChannelOccupied{App: g.app.id, Channel: g.name, At: now})
+		}
+		g.vacatedAt = time.Time{}
+	}
+	for _, id := range added {
+		g.infos[id] = g.auth.members[id].info
+		if _, back := g.gone[id]; back {
+			delete(g.gone, id)
+			continue
+		}
+		data := pusher.AppendMemberData(nil, pusher.Member{UserID: id, Info: g.infos[id]})
+		g.deliver(ctx, pusher.AppendEvent(nil, pusher.EventMemberAdded, g.name, string(data), ""), joined)
+		g.fact(&MemberAdded{App: g.app.id, Channel: g.name, UserID: id, At: now})
+	}
+	for _, id := range removed {
+		g.gone[id] = now
+	}
+	if vacated {
+		g.vacatedAt = now
+	}
+	g.arm(ctx)
+}
+
+// onTick ends the grace window of what has waited long enough.
+func (g *channelGrain) onTick(ctx actor.Context) {
+	g.timer = nil
+	now := time.Now()
+	for id, at := range g.gone {
+		if now.Sub(at) < g.node.grace {
+			continue
+		}
+		delete(g.gone, id)
+		delete(g.infos, id)
+		data := pusher.AppendMemberData(nil, pusher.Member{UserID: id})
+		g.deliver(ctx, pusher.AppendEvent(nil, pusher.EventMemberRemoved, g.name, string(data), ""), "")
+		g.fact(&MemberRemoved{App: g.app.id, Channel: g.name, UserID: id, At: now})
+	}
+	if !g.vacatedAt.IsZero() && now.Sub(g.vacatedAt) >= g.node.grace {
+		g.vacatedAt = time.Time{}
+		g.fact(&ChannelVacated{App: g.app.id, Channel: g.name, At: now})
+	}
+	g.arm(ctx)
+}
+
+// arm sets the timer for the earliest pending window end.
+func (g *channelGrain) arm(ctx actor.Context) {
+	var next time.Time
+	for _, at := range g.gone {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	if !g.vacatedAt.IsZero() && (next.IsZero() || g.vacatedAt.Before(next)) {
+		next = g.vacatedAt
+	}
+	if next.IsZero() {
+		return
+	}
+	next = next.Add(g.node.grace)
+	if g.timer != nil && !g.tickAt.After(next) {
+		return // one already due no later
+	}
+	if g.timer != nil {
+		g.timer.Stop()
+	}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	g.tickAt = next
+	g.timer = time.AfterFunc(time.Until(next), func() { root.Send(self, &graceTick{}) })
+}
+
+// onNodeLeft drops what a node that left the cluster contributed: its
+// members are removed once the grace window passes without another node
+// reporting them (their clients reconnecting elsewhere).
+func (g *channelGrain) onNodeLeft(ctx actor.Context, m *clusterpb.NodeLeft) {
+	if g.auth == nil {
+		return
+	}
+	delete(g.versions, m.Node)
+	removed, vacated := g.auth.dropNode(m.Node)
+	g.apply(ctx, nil, removed, false, vacated, "")
+}
+
+// members lists the members as clients see them: the authority's and
+// those still in their grace window.
+func (g *channelGrain) members() []*clusterpb.Member {
+	list := g.auth.memberList()
+	out := make([]*clusterpb.Member, 0, len(list)+len(g.gone))
+	for _, m := range list {
+		out = append(out, &clusterpb.Member{UserId: m.UserID, Info: m.Info, Conns: int32(g.auth.members[m.UserID].conns)}) //nolint:gosec // G115: connections of one user
+	}
+	for id := range g.gone {
+		out = append(out, &clusterpb.Member{UserId: id, Info: g.infos[id]})
+	}
+	return out
+}
+
+func (g *channelGrain) onJoinCheck(ctx actor.Context, m *clusterpb.JoinCheck) {
+	_, listed := g.gone[m.UserId]
+	ok := listed || g.auth.canJoin(m.UserId, g.app.cfg.MaxPresenceMembers-len(g.gone))
+	ctx.Respond(&clusterpb.JoinAnswer{Ok: ok, Members: g.members()})
+}
+
+func (g *channelGrain) onInfo(ctx actor.Context) {
+	ms := g.members()
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.UserId
+	}
+	ctx.Respond(&clusterpb.Info{Subscriptions: int32(g.auth.subscriptions()), Users: int32(len(ids)), UserIds: ids}) //nolint:gosec // G115: counts of one channel
+}
+
+// deliver sends frame once to every node with subscribers, for its local
+// subscribers but the socket except.
+func (g *channelGrain) deliver(ctx actor.Context, frame []byte, except string) {
+	if g.auth == nil {
+		return
+	}
+	for node := range g.auth.nodes {
+		ctx.Send(actor.NewPID(node, NodeActorName), &clusterpb.Deliver{App: g.app.cfg.Key, Channel: g.name, Frame: frame, Except: except})
+	}
+}
+
+// fact tells this node's webhook actor of the app, if it has one.
+func (g *channelGrain) fact(msg any) {
+	if g.app.hooks != nil {
+		g.app.system.Root.Send(g.app.hooks, msg)
+	}
+}
