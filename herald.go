@@ -233,7 +233,7 @@ func (h *Herald) shutdown(ctx context.Context) error {
 		deadline = time.Now().Add(h.cfg.ShutdownTimeout)
 	}
 	h.stopHooks(deadline)
-	if h.ownSystem {
+	if h.ownSystem && !h.system.IsStopped() { // a cluster member's Broker.Stop shuts it down
 		h.system.Shutdown()
 	}
 	return errors.Join(errs...)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/herald-push/herald/actors/clusterpb"
 	"github.com/herald-push/herald/pusher"
 )
 
@@ -22,6 +23,7 @@ type appInfo struct {
 	timing   Timing
 	connect  *actor.Props      // the props of every connection actor of the app
 	dispatch actor.PropsOption // runs every actor of the broker on its pool
+	node     *clusterNode      // nil in single-node mode
 }
 
 // appActor is one app: the parent of its connection and channel actors. It
@@ -32,11 +34,12 @@ type appInfo struct {
 type appActor struct {
 	app      *appInfo
 	channels map[string]*channelEntry
-	byPID    map[string]string // channel PID id → channel name, until it terminates
-	names    nameSlots         // numbers in the names of running children
-	users    *userIndex        // signed-in connections and watchlists
-	cache    *cacheStore       // last event of each cache channel
-	conns    int               // running connection actors
+	byPID    map[string]string     // channel PID id → channel name, until it terminates
+	names    nameSlots             // numbers in the names of running children
+	users    *userIndex            // signed-in connections and watchlists
+	cache    *cacheStore           // last event of each cache channel
+	conns    int                   // running connection actors
+	grains   map[string]*actor.PID // cluster mode: channel grains resolved, until the topology changes
 }
 
 type channelEntry struct {
@@ -80,6 +83,10 @@ func (a *appActor) Receive(ctx actor.Context) {
 		a.onSignedIn(m)
 	case *SignedOut:
 		a.onSignedOut(m)
+	case *deliver:
+		a.onDeliver(ctx, m)
+	case *topologyChanged:
+		a.onTopologyChanged(ctx)
 	case *TerminateUserRequest:
 		a.onTerminateUser(ctx, m)
 	case *TriggerRequest:
@@ -126,7 +133,11 @@ func (a *appActor) onJoin(ctx actor.Context, m *Join) {
 	e := a.channels[m.Channel]
 	if e == nil {
 		slot := a.names.take()
-		pid, err := ctx.SpawnNamed(newChannelProps(a.app, m.Channel), childName("ch-", slot))
+		props := newChannelProps(a.app, m.Channel)
+		if a.app.node != nil {
+			props = newClusterChannelProps(a.app, m.Channel)
+		}
+		pid, err := ctx.SpawnNamed(props, childName("ch-", slot))
 		if err != nil {
 			a.names.give(slot)
 			a.app.log.Error("app: cannot spawn channel", "channel", m.Channel, "err", err)
@@ -270,8 +281,8 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 			e := a.channels[ch]
 			kind := pusher.Kind(ch)
 			cache := pusher.IsCache(ch)
-			if e == nil && kind != pusher.ServerToUser && !cache {
-				continue
+			if e == nil && kind != pusher.ServerToUser && !cache && a.app.node == nil {
+				continue // nobody here, and no other node to ask
 			}
 			frame := pusher.AppendEvent(make([]byte, 0, len(ev.Data)+len(ev.Name)+len(ch)+48), ev.Name, ch, ev.Data, "")
 			switch {
@@ -281,7 +292,10 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 			case cache:
 				a.cache.put(ch, ev.Name, ev.Data, frame, now)
 			}
-			if e != nil {
+			switch {
+			case a.app.node != nil:
+				a.publishToGrain(ctx, ch, frame, ev.SocketID)
+			case e != nil:
 				ctx.Send(e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID})
 			}
 		}
@@ -317,6 +331,13 @@ func (a *appActor) onChannels(ctx actor.Context, m *ChannelsRequest) {
 }
 
 func (a *appActor) onChannel(ctx actor.Context, m *ChannelRequest) {
+	if a.app.node != nil {
+		a.askGrain(ctx, m.Channel, func(info *clusterpb.Info) {
+			ctx.Respond(&ChannelResponse{Info: ChannelInfo{Occupied: info.Subscriptions > 0,
+				Subscriptions: int(info.Subscriptions), Users: int(info.Users)}})
+		})
+		return
+	}
 	res := &ChannelResponse{Info: a.info(m.Channel)}
 	if pusher.IsCache(m.Channel) {
 		now := time.Now()
@@ -328,6 +349,10 @@ func (a *appActor) onChannel(ctx actor.Context, m *ChannelRequest) {
 }
 
 func (a *appActor) onUsers(ctx actor.Context, m *UsersRequest) {
+	if a.app.node != nil {
+		a.askGrain(ctx, m.Channel, func(info *clusterpb.Info) { ctx.Respond(&UsersResponse{IDs: info.UserIds}) })
+		return
+	}
 	if e := a.channels[m.Channel]; e != nil && e.info.Occupied {
 		ctx.Forward(e.pid)
 		return
@@ -336,3 +361,65 @@ func (a *appActor) onUsers(ctx actor.Context, m *UsersRequest) {
 }
 
 func typeName(m any) string { return fmt.Sprintf("%T", m) }
+
+// ---- Cluster mode ----
+
+// grain returns the grain of channel, resolving it (a round trip to its
+// owner) the first time after a topology change.
+func (a *appActor) grain(channel string) *actor.PID {
+	if pid := a.grains[channel]; pid != nil {
+		return pid
+	}
+	pid := a.app.node.grainPID(a.app.cfg.Key, channel)
+	if pid != nil {
+		if a.grains == nil {
+			a.grains = make(map[string]*actor.PID)
+		}
+		a.grains[channel] = pid
+	}
+	return pid
+}
+
+// publishToGrain sends an event to its channel's grain, which delivers it
+// to every node with subscribers, this one included.
+func (a *appActor) publishToGrain(ctx actor.Context, channel string, frame []byte, except string) {
+	if pid := a.grain(channel); pid != nil {
+		ctx.Send(pid, &clusterpb.Publish{Frame: frame, Except: except})
+	}
+}
+
+// askGrain asks channel's grain for its cluster-wide state and answers
+// with then, on this actor, when it comes (an unreachable grain answers
+// as an empty channel).
+func (a *appActor) askGrain(ctx actor.Context, channel string, then func(*clusterpb.Info)) {
+	pid := a.grain(channel)
+	if pid == nil {
+		then(&clusterpb.Info{})
+		return
+	}
+	f := ctx.RequestFuture(pid, &clusterpb.InfoRequest{}, grainTimeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		info, ok := res.(*clusterpb.Info)
+		if err != nil || !ok {
+			delete(a.grains, channel)
+			info = &clusterpb.Info{}
+		}
+		then(info)
+	})
+}
+
+// onDeliver hands a grain's event to the local channel, if any.
+func (a *appActor) onDeliver(ctx actor.Context, m *deliver) {
+	if e := a.channels[m.Channel]; e != nil {
+		ctx.Send(e.pid, &Publish{Channel: m.Channel, Frame: m.Frame, Except: m.Except})
+	}
+}
+
+// onTopologyChanged forgets the grains resolved so far (some moved) and
+// has every local channel send its state to its grain again.
+func (a *appActor) onTopologyChanged(ctx actor.Context) {
+	clear(a.grains)
+	for _, e := range a.channels {
+		ctx.Send(e.pid, &resync{})
+	}
+}

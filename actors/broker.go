@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
 	"github.com/herald-push/herald/pusher"
 )
 
@@ -83,6 +84,9 @@ type Config struct {
 	Logger *slog.Logger
 	// RequestTimeout bounds Request (default 5s).
 	RequestTimeout time.Duration
+	// Cluster, when set, makes the Broker a member of a cluster; nil is a
+	// single node (no remote, no grains).
+	Cluster *ClusterConfig
 }
 
 // App is a started app, as the transport looks it up.
@@ -103,6 +107,7 @@ type Broker struct {
 	apps    map[string]*App // by key; immutable after Start
 	order   []*App
 	timeout time.Duration
+	cluster *cluster.Cluster // nil on a single node
 }
 
 // ErrUnknownApp is returned for an app key no app has.
@@ -137,6 +142,14 @@ func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
 		cfg.RequestTimeout = 5 * time.Second
 	}
 	b := &Broker{system: system, pool: newPool(), apps: make(map[string]*App), timeout: cfg.RequestTimeout}
+	var node *clusterNode
+	if cfg.Cluster != nil {
+		grace := cfg.Cluster.Grace
+		if grace <= 0 {
+			grace = 5 * time.Second
+		}
+		node = &clusterNode{apps: make(map[string]*appInfo), grace: grace, log: cfg.Logger.With("component", "cluster")}
+	}
 	for _, ac := range cfg.Apps {
 		ac = ac.withDefaults()
 		if _, dup := b.apps[ac.Key]; dup {
@@ -148,7 +161,10 @@ func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
 			id = ac.Key
 		}
 		info := &appInfo{cfg: ac, id: id, fanout: cfg.Fanout, hooks: ac.Hooks, system: system,
-			log: cfg.Logger.With("app", id), timing: cfg.Timing, dispatch: actor.WithDispatcher(b.pool)}
+			log: cfg.Logger.With("app", id), timing: cfg.Timing, dispatch: actor.WithDispatcher(b.pool), node: node}
+		if node != nil {
+			node.apps[ac.Key] = info
+		}
 		info.connect = newConnectionProps(info)
 		pid, err := system.Root.SpawnNamed(newAppProps(info), "herald-app-"+ac.Key)
 		if err != nil {
@@ -169,6 +185,14 @@ func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("spawn api adapter: %w", err)
 	}
 	b.api = api
+	if node != nil {
+		c, err := startCluster(system, cfg.Cluster, node, routes, actor.WithDispatcher(b.pool))
+		if err != nil {
+			_ = b.Stop(context.Background())
+			return nil, err
+		}
+		b.cluster = c
+	}
 	return b, nil
 }
 
@@ -225,6 +249,9 @@ func (b *Broker) Stop(ctx context.Context) error {
 		_ = b.system.Root.StopFuture(b.api).Wait()
 	}
 	err := b.stopApps(ctx)
+	if b.cluster != nil {
+		b.cluster.Shutdown(true) // a graceful leave: the others see it at once
+	}
 	b.pool.stop()
 	return err
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/eventstream"
 	"github.com/herald-push/herald/actors/clusterpb"
 	"github.com/herald-push/herald/pusher"
 )
@@ -22,13 +23,24 @@ const (
 	NodeActorName = "herald-node"
 )
 
-// clusterNode is what every grain on a node shares: the node's apps and
-// the grace window. Immutable once the node has started.
+// clusterNode is what the grains and the cluster-mode channels of a node
+// share: the node's apps, the grace window and the cluster. Immutable once
+// the Broker has started (cluster is set before any actor needs it).
 type clusterNode struct {
-	apps  map[string]*appInfo // by key
-	grace time.Duration
-	log   *slog.Logger
+	apps    map[string]*appInfo // by key
+	grace   time.Duration
+	log     *slog.Logger
+	cluster *cluster.Cluster
 }
+
+// grainPID resolves the grain of (app, channel): a round trip to its owner
+// the first time (the caller caches it until the topology changes).
+func (n *clusterNode) grainPID(app, channel string) *actor.PID {
+	return n.cluster.Get(app+"/"+channel, GrainKind)
+}
+
+// address is this member's address, where its node actor lives.
+func (n *clusterNode) address() string { return n.cluster.ActorSystem.Address() }
 
 // channelGrain is the cluster-wide authority of one (app, channel): a
 // Proto.Actor virtual actor (kind GrainKind) living on the node that
@@ -55,9 +67,10 @@ type channelGrain struct {
 
 	infos     map[string]json.RawMessage // user_info of members, kept while they are listed
 	gone      map[string]time.Time       // removed by the authority at, still listed until the window ends
-	vacatedAt time.Time             // zero unless a vacancy waits out the window
-	timer     *time.Timer           // the next window end, nil when none
+	vacatedAt time.Time                  // zero unless a vacancy waits out the window
+	timer     *time.Timer                // the next window end, nil when none
 	tickAt    time.Time
+	topology  *eventstream.Subscription // the members that leave, for onNodeLeft
 }
 
 // graceTick wakes a grain whose grace window may have ended.
@@ -86,12 +99,14 @@ func (g *channelGrain) Receive(ctx actor.Context) {
 		g.onInfo(ctx)
 	case *clusterpb.NodeLeft:
 		g.onNodeLeft(ctx, m)
+	case *cluster.ClusterTopology:
+		for _, left := range m.Left {
+			g.onNodeLeft(ctx, &clusterpb.NodeLeft{Node: left.Address()})
+		}
 	case *graceTick:
 		g.onTick(ctx)
 	case *actor.Stopped:
-		if g.timer != nil {
-			g.timer.Stop()
-		}
+		g.onStopped(ctx)
 	case *actor.Started, *actor.Stopping, *actor.Restarting:
 	default:
 		g.node.log.Warn("grain: unexpected message", "type", typeName(m))
@@ -114,6 +129,21 @@ func (g *channelGrain) onInit(ctx actor.Context, m *cluster.ClusterInit) {
 		return
 	}
 	g.auth = newChannelAuthority(pusher.Kind(name) == pusher.Presence)
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	g.topology = ctx.ActorSystem().EventStream.Subscribe(func(evt any) { // on the publisher's goroutine: only forwards
+		if t, ok := evt.(*cluster.ClusterTopology); ok && len(t.Left) > 0 {
+			root.Send(self, t)
+		}
+	})
+}
+
+func (g *channelGrain) onStopped(ctx actor.Context) {
+	if g.timer != nil {
+		g.timer.Stop()
+	}
+	if g.topology != nil {
+		ctx.ActorSystem().EventStream.Unsubscribe(g.topology)
+	}
 }
 
 func (g *channelGrain) onNodeState(ctx actor.Context, m *clusterpb.NodeState) {

@@ -60,7 +60,9 @@ func startBroker(t *testing.T, opts ...brokerOpt) *broker {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		_ = b.Stop(ctx)
-		system.Shutdown()
+		if !system.IsStopped() { // a cluster member's Broker.Stop shuts it down
+			system.Shutdown()
+		}
 	})
 	return &broker{t: t, srv: srv, ws: "ws://" + srv.WebSocketAddr().String(),
 		api: pushertest.API{T: t, Base: "http://" + srv.APIAddr().String(), ID: testID, Key: testKey, Secret: testSecret}}

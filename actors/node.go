@@ -1,0 +1,54 @@
+package actors
+
+import (
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/herald-push/herald/actors/clusterpb"
+)
+
+// nodeActor is a cluster member's entry point for the channel grains,
+// spawned under the well-known name NodeActorName: it routes each Deliver
+// to the app actor of its app, which hands it to the local channel, and
+// tells every app of topology changes, so that its channels re-send their
+// state to their (possibly moved) grains.
+type nodeActor struct {
+	apps map[string]*actor.PID // by key; immutable
+	log  *slog.Logger
+}
+
+// deliver is a grain's Deliver on its way from the node actor to an app.
+type deliver struct{ *clusterpb.Deliver }
+
+// topologyChanged tells an app that the cluster's members changed.
+type topologyChanged struct{}
+
+func newNodeProps(apps map[string]*actor.PID, log *slog.Logger, opts ...actor.PropsOption) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &nodeActor{apps: apps, log: log} }, opts...)
+}
+
+// Receive handles the node actor's messages.
+func (a *nodeActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *clusterpb.Deliver:
+		a.onDeliver(ctx, m)
+	case *cluster.ClusterTopology:
+		a.onTopology(ctx)
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	default:
+		a.log.Warn("node: unexpected message", "type", typeName(m))
+	}
+}
+
+func (a *nodeActor) onDeliver(ctx actor.Context, m *clusterpb.Deliver) {
+	if pid := a.apps[m.App]; pid != nil {
+		ctx.Send(pid, &deliver{m})
+	}
+}
+
+func (a *nodeActor) onTopology(ctx actor.Context) {
+	for _, pid := range a.apps {
+		ctx.Send(pid, &topologyChanged{})
+	}
+}

@@ -1,0 +1,103 @@
+//go:build clustertest
+
+// Three brokers, each in its own actor system with its own listeners, as
+// one cluster (Proto.Actor's test provider, gRPC on loopback), driven by
+// real WebSocket clients and the HTTP API. Several remote nodes in one
+// process race inside grpclog under -race (docs/cluster.md), so this runs
+// without it: go test -tags clustertest -run Cluster ./transport/
+package transport_test
+
+import (
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
+	"github.com/herald-push/herald/actors"
+	"github.com/herald-push/herald/internal/pushertest"
+	"github.com/herald-push/herald/pusher"
+	"github.com/herald-push/herald/transport"
+)
+
+func startClusterBrokers(t *testing.T, n int) []*broker {
+	t.Helper()
+	agent := test.NewInMemAgent()
+	var bs []*broker
+	for i := 0; i < n; i++ {
+		bs = append(bs, startBroker(t, func(ac *actors.Config, _ *transport.Config) {
+			ac.Cluster = &actors.ClusterConfig{Name: "herald-test", Provider: test.NewTestProvider(agent),
+				Listen: "127.0.0.1:0", Grace: 500 * time.Millisecond}
+		}))
+	}
+	return bs
+}
+
+func TestClusterOneLogicalBroker(t *testing.T) {
+	nodes := startClusterBrokers(t, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+
+	// A publish on any node's API reaches the subscribers of every node
+	// once, in order; socket_id exclusion works across nodes.
+	ca, cb := a.connect(), b.connect()
+	ca.Subscribe("news")
+	cb.Subscribe("news")
+	for i := 0; i < 20; i++ {
+		c.api.Trigger("news", "item", string(rune('a'+i)), nil)
+	}
+	for _, cl := range []*pushertest.Client{ca, cb} {
+		for i := 0; i < 20; i++ {
+			if f := cl.Expect("item"); f["data"] != string(rune('a'+i)) {
+				t.Fatalf("event %d: %v", i, f)
+			}
+		}
+	}
+	c.api.Trigger("news", "not-for-b", "1", map[string]any{"socket_id": cb.SocketID})
+	ca.Expect("not-for-b")
+	cb.Quiet(300 * time.Millisecond)
+
+	// Presence is cluster-wide: each member is listed wherever they are,
+	// added once per user, and a second tab on a third node adds nobody.
+	ann := a.connect()
+	ann.SubscribePresence("presence-room", "ann", map[string]string{"name": "Ann"})
+	bob := b.connect()
+	var d struct {
+		Presence struct {
+			Count int      `json:"count"`
+			IDs   []string `json:"ids"`
+		} `json:"presence"`
+	}
+	bob.DataJSON(bob.SubscribePresence("presence-room", "bob", nil), &d)
+	if d.Presence.Count != 2 {
+		t.Fatalf("bob sees %+v", d.Presence)
+	}
+	if f := ann.Expect(pusher.EventMemberAdded); f["channel"] != "presence-room" {
+		t.Fatalf("frame %v", f)
+	}
+	annTab := c.connect()
+	annTab.SubscribePresence("presence-room", "ann", map[string]string{"name": "Ann"})
+	ann.Quiet(300 * time.Millisecond)
+	bob.Quiet(10 * time.Millisecond)
+	code, res := a.api.Call("GET", "/apps/"+testID+"/channels/presence-room", url.Values{"info": {"user_count,subscription_count"}}, nil)
+	if code != 200 || res["user_count"] != float64(2) || res["subscription_count"] != float64(3) {
+		t.Fatalf("channel info from A: %d %v", code, res)
+	}
+
+	// Client events reach the other nodes' subscribers, never the sender.
+	bob.Send(map[string]any{"event": "client-typing", "channel": "presence-room", "data": map[string]any{"on": true}})
+	for _, cl := range []*pushertest.Client{ann, annTab} {
+		if f := cl.Expect("client-typing"); f["user_id"] != "bob" {
+			t.Fatalf("client event %v", f)
+		}
+	}
+	bob.Quiet(200 * time.Millisecond)
+
+	// ann's first tab leaves: she is still there. Her last one leaves:
+	// after the grace window, one member_removed.
+	ann.Unsubscribe("presence-room")
+	bob.Quiet(800 * time.Millisecond)
+	annTab.Unsubscribe("presence-room")
+	if f := bob.Expect(pusher.EventMemberRemoved); f["channel"] != "presence-room" {
+		t.Fatalf("frame %v", f)
+	}
+	bob.Quiet(800 * time.Millisecond)
+}
