@@ -98,12 +98,18 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		}
 		apps = append(apps, ac)
 	}
+	cluster, err := clusterConfig(cfg.Cluster)
+	if err != nil {
+		h.stopHooks(time.Now())
+		return nil, err
+	}
 	b, err := actors.Start(h.system, actors.Config{
 		Apps:           apps,
 		Timing:         actors.Timing{ActivityTimeout: cfg.WebSocket.ActivityTimeout, PongTimeout: cfg.WebSocket.PongTimeout},
 		Fanout:         transport.Broadcaster{},
 		Logger:         h.log,
 		RequestTimeout: cfg.API.RequestTimeout,
+		Cluster:        cluster,
 	})
 	if err != nil {
 		h.stopHooks(time.Now())

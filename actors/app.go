@@ -411,7 +411,8 @@ func (a *appActor) askGrain(ctx actor.Context, channel string, then func(*cluste
 // onDeliver hands a grain's event to the local channel, if any.
 func (a *appActor) onDeliver(ctx actor.Context, m *deliver) {
 	if e := a.channels[m.Channel]; e != nil {
-		ctx.Send(e.pid, &Publish{Channel: m.Channel, Frame: m.Frame, Except: m.Except})
+		ctx.Send(e.pid, &Publish{Channel: m.Channel, Frame: m.Frame, Except: m.Except,
+			MemberAdded: m.MemberAdded, MemberRemoved: m.MemberRemoved})
 	}
 }
 

@@ -57,7 +57,9 @@ func startCluster(system *actor.ActorSystem, cfg *ClusterConfig, node *clusterNo
 	c := cluster.New(system, cluster.Configure(cfg.Name, cfg.Provider, disthash.New(),
 		remote.Configure(host, port, ropts...), cluster.WithKinds(kind)))
 	node.cluster = c
-	c.StartMember()
+	if err := startMember(c); err != nil {
+		return nil, err
+	}
 	pid, err := system.Root.SpawnNamed(newNodeProps(routes, node.log, opts...), NodeActorName)
 	if err != nil {
 		c.Shutdown(false)
@@ -70,4 +72,16 @@ func startCluster(system *actor.ActorSystem, cfg *ClusterConfig, node *clusterNo
 		}
 	})
 	return c, nil
+}
+
+// startMember joins the cluster; Proto.Actor panics when the provider
+// fails, which becomes an error here.
+func startMember(c *cluster.Cluster) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("join the cluster: %v", r)
+		}
+	}()
+	c.StartMember()
+	return nil
 }

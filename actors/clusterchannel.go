@@ -25,6 +25,7 @@ type clusterChannelActor struct {
 	subs    []*subscriber
 	index   map[string]int // connection PID id → position in subs
 	members []*clusterpb.Member
+	known   map[string]bool  // presence: the members this node's subscribers were told of
 	pending map[string]*Join // presence joins waiting for the grain, by connection PID id
 	grain   *actor.PID       // resolved on first use, again after a topology change
 	version uint64           // of the NodeState last sent
@@ -38,7 +39,7 @@ type resync struct{}
 func newClusterChannelProps(app *appInfo, name string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &clusterChannelActor{app: app, name: name, kind: pusher.Kind(name),
-			index: make(map[string]int), pending: make(map[string]*Join)}
+			index: make(map[string]int), pending: make(map[string]*Join), known: make(map[string]bool)}
 	}, app.dispatch)
 }
 
@@ -51,12 +52,12 @@ func (a *clusterChannelActor) Receive(ctx actor.Context) {
 	case *Leave:
 		a.onLeave(ctx, m.Conn)
 	case *Publish:
-		a.broadcast(m.Frame, m.Except)
+		a.onPublish(m)
 	case *PublishClientEvent:
 		a.onClientEvent(ctx, m)
 	case *resync:
 		a.grain = nil
-		a.sendState(ctx, "")
+		a.sendState(ctx, "", true)
 	case *actor.Stopped:
 		a.onStopped(ctx)
 	case *actor.Started, *actor.Stopping, *actor.Restarting:
@@ -80,7 +81,7 @@ func (a *clusterChannelActor) onStopped(ctx actor.Context) {
 	}
 	if len(a.subs) > 0 {
 		a.subs, a.members = nil, nil
-		a.sendState(ctx, "")
+		a.sendState(ctx, "", false)
 	}
 }
 
@@ -91,8 +92,9 @@ func (a *clusterChannelActor) grainPID() *actor.PID {
 	return a.grain
 }
 
-// sendState sends this node's whole state of the channel to its grain.
-func (a *clusterChannelActor) sendState(ctx actor.Context, joined string) {
+// sendState sends this node's whole state of the channel to its grain;
+// a re-sync adds the members its subscribers know of.
+func (a *clusterChannelActor) sendState(ctx actor.Context, joined string, resync bool) {
 	a.version++
 	pid := a.grainPID()
 	if pid == nil {
@@ -103,8 +105,15 @@ func (a *clusterChannelActor) sendState(ctx actor.Context, joined string) {
 	for i, mm := range a.members {
 		members[i] = &clusterpb.Member{UserId: mm.UserId, Info: mm.Info, Conns: mm.Conns}
 	}
-	ctx.Send(pid, &clusterpb.NodeState{Node: a.app.node.address(), Subscriptions: int32(len(a.subs)), //nolint:gosec // G115: subscribers of one node
-		Members: members, Version: a.version, Joined: joined})
+	st := &clusterpb.NodeState{Node: a.app.node.address(), Subscriptions: int32(len(a.subs)), //nolint:gosec // G115: subscribers of one node
+		Members: members, Version: a.version, Joined: joined}
+	if resync {
+		st.Resync = true
+		for id := range a.known {
+			st.Known = append(st.Known, id)
+		}
+	}
+	ctx.Send(pid, st)
 }
 
 func (a *clusterChannelActor) onJoin(ctx actor.Context, m *Join) {
@@ -158,10 +167,12 @@ func (a *clusterChannelActor) onJoinAnswer(ctx actor.Context, m *Join, res any, 
 	for _, mm := range ans.Members {
 		self = self || mm.UserId == m.Member.UserID
 		list = append(list, pusher.Member{UserID: mm.UserId, Info: mm.Info})
+		a.known[mm.UserId] = true
 	}
 	if !self {
 		list = append(list, *m.Member)
 	}
+	a.known[m.Member.UserID] = true
 	a.addMember(m.Member)
 	a.add(ctx, m, string(pusher.AppendPresenceData(nil, list)))
 }
@@ -188,7 +199,7 @@ func (a *clusterChannelActor) add(ctx actor.Context, m *Join, data string) {
 	a.subs = append(a.subs, sub)
 	m.Out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionSucceeded, a.name, data, ""))
 	ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID})
-	a.sendState(ctx, m.SocketID)
+	a.sendState(ctx, m.SocketID, false)
 	a.report(ctx)
 }
 
@@ -219,7 +230,7 @@ func (a *clusterChannelActor) onLeave(ctx actor.Context, conn *actor.PID) {
 			}
 		}
 	}
-	a.sendState(ctx, "")
+	a.sendState(ctx, "", false)
 	a.report(ctx)
 }
 
@@ -238,6 +249,18 @@ func (a *clusterChannelActor) onClientEvent(ctx actor.Context, m *PublishClientE
 		ctx.Send(a.app.hooks, &ClientEventSent{App: a.app.id, Channel: a.name, Event: m.Event, Data: m.Data,
 			SocketID: m.SocketID, UserID: m.UserID, At: time.Now()})
 	}
+}
+
+// onPublish writes a delivered event to the local subscribers, noting the
+// member it adds or removes.
+func (a *clusterChannelActor) onPublish(m *Publish) {
+	switch {
+	case m.MemberAdded != "":
+		a.known[m.MemberAdded] = true
+	case m.MemberRemoved != "":
+		delete(a.known, m.MemberRemoved)
+	}
+	a.broadcast(m.Frame, m.Except)
 }
 
 // broadcast writes frame, encoded once, to every local subscriber but the

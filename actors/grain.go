@@ -92,7 +92,7 @@ func (g *channelGrain) Receive(ctx actor.Context) {
 	case *clusterpb.NodeState:
 		g.onNodeState(ctx, m)
 	case *clusterpb.Publish:
-		g.deliver(ctx, m.Frame, m.Except)
+		g.deliver(ctx, &clusterpb.Deliver{Frame: m.Frame, Except: m.Except})
 	case *clusterpb.JoinCheck:
 		g.onJoinCheck(ctx, m)
 	case *clusterpb.InfoRequest:
@@ -151,17 +151,28 @@ func (g *channelGrain) onNodeState(ctx actor.Context, m *clusterpb.NodeState) {
 		return // not initialised, or an older state than one applied
 	}
 	g.versions[m.Node] = m.Version
+	// Members the node's clients were told of that the grain does not have
+	// (the grain that told them is gone) wait out the window as removed: a
+	// node that reports them (this one, below) brings them back silently.
+	for _, id := range m.Known {
+		if _, member := g.auth.members[id]; !member {
+			if _, pending := g.gone[id]; !pending {
+				g.gone[id] = time.Now()
+			}
+		}
+	}
 	members := make([]nodeMember, len(m.Members))
 	for i, mm := range m.Members {
 		members[i] = nodeMember{pusher.Member{UserID: mm.UserId, Info: mm.Info}, int(mm.Conns)}
 	}
 	added, removed, occupied, vacated := g.auth.setNode(m.Node, int(m.Subscriptions), members)
-	g.apply(ctx, added, removed, occupied, vacated, m.Joined)
+	g.apply(ctx, added, removed, occupied && !m.Resync, vacated, m.Joined)
 }
 
 // apply tells clients and webhooks what the authority reported: additions
 // at once (unless they undo a pending removal, which then never shows),
-// removals and a vacancy once the grace window has passed.
+// removals and a vacancy once the grace window has passed. occupied is
+// false for a re-sync: the channel was occupied before.
 func (g *channelGrain) apply(ctx actor.Context, added, removed []string, occupied, vacated bool, joined string) {
 	now := time.Now()
 	if occupied {
@@ -177,7 +188,8 @@ func (g *channelGrain) apply(ctx actor.Context, added, removed []string, occupie
 			continue
 		}
 		data := pusher.AppendMemberData(nil, pusher.Member{UserID: id, Info: g.infos[id]})
-		g.deliver(ctx, pusher.AppendEvent(nil, pusher.EventMemberAdded, g.name, string(data), ""), joined)
+		g.deliver(ctx, &clusterpb.Deliver{Frame: pusher.AppendEvent(nil, pusher.EventMemberAdded, g.name, string(data), ""),
+			Except: joined, MemberAdded: id})
 		g.fact(&MemberAdded{App: g.app.id, Channel: g.name, UserID: id, At: now})
 	}
 	for _, id := range removed {
@@ -200,7 +212,8 @@ func (g *channelGrain) onTick(ctx actor.Context) {
 		delete(g.gone, id)
 		delete(g.infos, id)
 		data := pusher.AppendMemberData(nil, pusher.Member{UserID: id})
-		g.deliver(ctx, pusher.AppendEvent(nil, pusher.EventMemberRemoved, g.name, string(data), ""), "")
+		g.deliver(ctx, &clusterpb.Deliver{Frame: pusher.AppendEvent(nil, pusher.EventMemberRemoved, g.name, string(data), ""),
+			MemberRemoved: id})
 		g.fact(&MemberRemoved{App: g.app.id, Channel: g.name, UserID: id, At: now})
 	}
 	if !g.vacatedAt.IsZero() && now.Sub(g.vacatedAt) >= g.node.grace {
@@ -277,14 +290,15 @@ func (g *channelGrain) onInfo(ctx actor.Context) {
 	ctx.Respond(&clusterpb.Info{Subscriptions: int32(g.auth.subscriptions()), Users: int32(len(ids)), UserIds: ids}) //nolint:gosec // G115: counts of one channel
 }
 
-// deliver sends frame once to every node with subscribers, for its local
-// subscribers but the socket except.
-func (g *channelGrain) deliver(ctx actor.Context, frame []byte, except string) {
+// deliver sends d once to every node with subscribers, for its local
+// subscribers but the socket d.Except.
+func (g *channelGrain) deliver(ctx actor.Context, d *clusterpb.Deliver) {
 	if g.auth == nil {
 		return
 	}
+	d.App, d.Channel = g.app.cfg.Key, g.name
 	for node := range g.auth.nodes {
-		ctx.Send(actor.NewPID(node, NodeActorName), &clusterpb.Deliver{App: g.app.cfg.Key, Channel: g.name, Frame: frame, Except: except})
+		ctx.Send(actor.NewPID(node, NodeActorName), d)
 	}
 }
 

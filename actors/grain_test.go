@@ -232,10 +232,41 @@ func TestGrainMemberCapIsClusterWide(t *testing.T) {
 	const ch = "presence-full"
 	a.send(t, ch, &clusterpb.NodeState{Node: a.addr, Subscriptions: 2, Members: []*clusterpb.Member{pbMember("u1", 1), pbMember("u2", 1)}, Version: 1})
 	b.send(t, ch, &clusterpb.NodeState{Node: b.addr, Subscriptions: 1, Members: []*clusterpb.Member{pbMember("u3", 1)}, Version: 1})
+	for deadline := time.Now().Add(3 * time.Second); b.ask(t, ch, &clusterpb.InfoRequest{}).(*clusterpb.Info).Users < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the two states did not arrive")
+		}
+	}
 	if ans := b.ask(t, ch, &clusterpb.JoinCheck{UserId: "u4"}).(*clusterpb.JoinAnswer); ans.Ok || len(ans.Members) != 3 {
 		t.Fatalf("a fourth user on a channel capped at 3: %+v", ans)
 	}
 	if ans := b.ask(t, ch, &clusterpb.JoinCheck{UserId: "u1"}).(*clusterpb.JoinAnswer); !ans.Ok {
 		t.Fatal("a member's further connection was refused")
 	}
+}
+
+// A grain that lost its state (it moved, or its node died) learns from
+// the nodes' re-sync which members their clients were told of: those no
+// node reports any more are removed once, after the grace window; those
+// still there, and the channel, show nothing.
+func TestGrainRemovesKnownMembersNobodyReports(t *testing.T) {
+	facts := make(chan any, 64)
+	nodes := startNodes(t, 2, facts)
+	a, b := nodes[0], nodes[1]
+	const ch = "presence-moved"
+	known := []string{"ann", "cy", "bob"}
+	a.send(t, ch, &clusterpb.NodeState{Node: a.addr, Subscriptions: 1, Members: []*clusterpb.Member{pbMember("ann", 1)},
+		Version: 1, Known: known, Resync: true})
+	b.send(t, ch, &clusterpb.NodeState{Node: b.addr, Subscriptions: 1, Members: []*clusterpb.Member{pbMember("bob", 1)},
+		Version: 1, Known: known, Resync: true})
+	if info := a.ask(t, ch, &clusterpb.InfoRequest{}).(*clusterpb.Info); info.Users != 3 {
+		t.Fatalf("during the window cy is still listed: %+v", info)
+	}
+	a.expectDeliver(t, pusher.EventMemberRemoved, "")
+	b.expectDeliver(t, pusher.EventMemberRemoved, "")
+	if m := expectFact[*MemberRemoved](t, facts); m.UserID != "cy" {
+		t.Fatalf("removed %+v", m)
+	}
+	noFact(t, facts, testGrace)
+	a.quiet(t, 10*time.Millisecond)
 }

@@ -49,6 +49,9 @@ type Publish struct {
 	Channel string
 	Frame   []byte
 	Except  string
+	// In a cluster, set when Frame is member_added or member_removed (from
+	// the grain): whom it is about.
+	MemberAdded, MemberRemoved string
 }
 
 // PublishClientEvent relays a client event from one subscriber to the others.

@@ -12,6 +12,9 @@ type Config struct {
 	Log Log `koanf:"log"`
 	// Webhooks holds the delivery settings shared by every app's webhooks.
 	Webhooks Webhooks `koanf:"webhooks"`
+	// Cluster makes this process one node of a cluster; the default is a
+	// single node.
+	Cluster Cluster `koanf:"cluster"`
 	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 	// Apps lists the applications Herald serves. A list from a later
@@ -111,6 +114,32 @@ type Webhooks struct {
 	// 10000; >= 1.
 	QueueSize int `koanf:"queue_size"`
 }
+
+// Cluster configures clustering (docs/cluster.md). Every node has its own
+// websocket.listen and api.listen and the same apps.
+type Cluster struct {
+	// Provider is the membership: "" (the default) runs a single node;
+	// "etcd" joins the nodes registered in etcd under Name.
+	Provider string `koanf:"provider"`
+	// Name: nodes with the same provider and name form one cluster.
+	// Default "herald".
+	Name string `koanf:"name"`
+	// EtcdEndpoints are the etcd servers (host:port). Default
+	// [127.0.0.1:2379].
+	EtcdEndpoints []string `koanf:"etcd_endpoints"`
+	// Listen is this node's inter-node (gRPC) address; port 0 picks a free
+	// one. Default "127.0.0.1:0".
+	Listen string `koanf:"listen"`
+	// Advertise is the host:port the other nodes dial, when it differs
+	// from Listen. Default "" (Listen's).
+	Advertise string `koanf:"advertise"`
+}
+
+// Cluster providers.
+const (
+	ClusterSingleNode = ""
+	ClusterEtcd       = "etcd"
+)
 
 // App is one application: a key/secret pair and its features.
 //
@@ -250,6 +279,11 @@ func Default() Config {
 			Timeout:     4 * time.Second,
 			RetryFor:    5 * time.Minute,
 			QueueSize:   10000,
+		},
+		Cluster: Cluster{
+			Name:          "herald",
+			EtcdEndpoints: []string{"127.0.0.1:2379"},
+			Listen:        "127.0.0.1:0",
 		},
 		ShutdownTimeout: 10 * time.Second,
 	}

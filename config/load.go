@@ -156,6 +156,13 @@ func newFlagSet() *pflag.FlagSet {
 	fs.Duration("webhooks.retry_for", wh.RetryFor, "time a failed delivery is retried (0 disables)")
 	fs.Int("webhooks.queue_size", wh.QueueSize, "events queued per webhook URL")
 
+	cl := d.Cluster
+	fs.String("cluster.provider", cl.Provider, "membership: \"\" (single node) or etcd")
+	fs.String("cluster.name", cl.Name, "nodes with the same provider and name form one cluster")
+	fs.StringSlice("cluster.etcd_endpoints", cl.EtcdEndpoints, "etcd servers, `host:port,...`")
+	fs.String("cluster.listen", cl.Listen, "`host:port` of this node's inter-node (gRPC) listener; port 0 picks one")
+	fs.String("cluster.advertise", cl.Advertise, "`host:port` the other nodes dial, when it differs from cluster.listen")
+
 	fs.Duration("shutdown_timeout", d.ShutdownTimeout, "time a graceful shutdown may take")
 	return fs
 }

@@ -53,6 +53,7 @@ func fullConfig() Config {
 			RetryFor:    time.Minute,
 			QueueSize:   500,
 		},
+		Cluster:         Default().Cluster,
 		ShutdownTimeout: 30 * time.Second,
 		Apps: []App{
 			{

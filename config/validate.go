@@ -55,6 +55,20 @@ func (c Config) Validate() error {
 	v.check(wh.RetryFor >= 0, "webhooks.retry_for", "must be >= 0, got %s", wh.RetryFor)
 	v.check(wh.QueueSize >= 1, "webhooks.queue_size", "must be >= 1, got %d", wh.QueueSize)
 
+	cl := c.Cluster
+	v.oneOf("cluster.provider", cl.Provider, ClusterSingleNode, ClusterEtcd)
+	if cl.Provider != ClusterSingleNode {
+		v.check(isName(cl.Name), "cluster.name", "must be made of letters, digits, '_', '-' and '.'")
+		v.listen("cluster.listen", cl.Listen)
+		if cl.Advertise != "" {
+			v.listen("cluster.advertise", cl.Advertise)
+		}
+		v.check(len(cl.EtcdEndpoints) > 0, "cluster.etcd_endpoints", "must name at least one etcd server")
+		for i, e := range cl.EtcdEndpoints {
+			v.listen(fmt.Sprintf("cluster.etcd_endpoints[%d]", i), strings.TrimPrefix(strings.TrimPrefix(e, "http://"), "https://"))
+		}
+	}
+
 	v.positive("shutdown_timeout", c.ShutdownTimeout)
 
 	v.apps(c.Apps)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-push/herald/actors"
@@ -86,6 +87,7 @@ type Server struct {
 	servers []*http.Server
 	addrs   []net.Addr // WebSocket, then API
 	serving sync.WaitGroup
+	ready   atomic.Bool // the listeners are up and not draining: /readyz
 }
 
 // New prepares a server; Start opens its listeners.
@@ -101,6 +103,16 @@ func (s *Server) Start() error {
 	apiMux.Handle("/apps/", s.api)
 	apiMux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		pusher.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
+	})
+	// Readiness: the broker (and, in a cluster, this node's membership)
+	// started before the listeners opened, so it is ready from then until
+	// Shutdown begins.
+	apiMux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() {
+			pusher.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false})
+			return
+		}
+		pusher.WriteJSON(w, http.StatusOK, map[string]any{"ready": true})
 	})
 	for pattern, h := range s.cfg.Mounts {
 		apiMux.Handle(pattern, h)
@@ -119,6 +131,7 @@ func (s *Server) Start() error {
 		}
 		s.serve(ln, both)
 		s.addrs = []net.Addr{ln.Addr(), ln.Addr()}
+		s.ready.Store(true)
 		return nil
 	}
 	wsLn, err := net.Listen("tcp", s.cfg.WebSocketListen)
@@ -133,6 +146,7 @@ func (s *Server) Start() error {
 	s.serve(wsLn, s.ws)
 	s.serve(apiLn, apiMux)
 	s.addrs = []net.Addr{wsLn.Addr(), apiLn.Addr()}
+	s.ready.Store(true)
 	return nil
 }
 
@@ -167,6 +181,7 @@ func (s *Server) APIAddr() net.Addr { return s.addrs[1] }
 // reconnect at once) and waits for their read loops, then for the
 // listeners, or until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
 	var errs []error
 	for _, srv := range s.servers {
 		if err := srv.Shutdown(ctx); err != nil {
