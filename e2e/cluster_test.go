@@ -18,6 +18,7 @@ import (
 
 	"github.com/herald-push/herald/internal/pushertest"
 	"github.com/herald-push/herald/pusher"
+	"github.com/herald-push/herald/webhooks"
 )
 
 // The cluster as an operator runs it: Debian's etcd and separate herald
@@ -239,4 +240,242 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 	ca.Expect("after")
 	cb.Expect("after")
 	t.Logf("node loss: presence converged %s after SIGKILL", converged.Round(time.Millisecond))
+}
+
+const haproxyBin = "/usr/sbin/haproxy" // Debian's haproxy, installed by scripts/test
+
+// hookReceiver is a webhook receiver: it verifies each request and keeps
+// every event.
+type hookReceiver struct {
+	mu     sync.Mutex
+	events []webhooks.Event
+	bad    int
+}
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := webhooks.Verify(r, app1.Key, app1.Secret)
+	p, perr := webhooks.Parse(body)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err != nil || perr != nil {
+		h.bad++
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	h.events = append(h.events, p.Events...)
+}
+
+// count returns how many events named name (about user, if not empty)
+// arrived.
+func (h *hookReceiver) count(name, user string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, e := range h.events {
+		if e.Name == name && (user == "" || e.UserID == user) {
+			n++
+		}
+	}
+	return n
+}
+
+// lbNode is a node behind the load balancer, restartable on its ports.
+type lbNode struct {
+	bin, cfg string
+	ws, api  string
+	p        *proc
+}
+
+func (n *lbNode) start(t *testing.T) {
+	t.Helper()
+	n.p = startProc(t, nil, n.bin, "--config", n.cfg)
+	waitHTTP(t, "http://"+n.api+"/readyz", n.p)
+}
+
+// stop sends SIGTERM and waits for the process to exit.
+func (n *lbNode) stop(t *testing.T) {
+	t.Helper()
+	_ = n.p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-n.p.done:
+		n.p.done <- err // for the cleanup registered at start
+	case <-time.After(20 * time.Second):
+		t.Fatalf("node %s did not stop within 20s:\n%s", n.api, n.p.output())
+	}
+}
+
+// roamer is a presence member that reconnects through the load balancer
+// whenever its socket is closed, as pusher-js does after 4200.
+type roamer struct {
+	user string
+	c    *pushertest.Client
+	seen []string // member_added / member_removed seen, as "event user"
+}
+
+func TestClusterBehindLoadBalancer(t *testing.T) {
+	if _, err := os.Stat(haproxyBin); err != nil {
+		t.Fatalf("%s is missing: install Debian's haproxy (scripts/test does)", haproxyBin)
+	}
+	etcd := startEtcd(t)
+	bin := buildHerald(t)
+	hooks := &hookReceiver{}
+	hookSrv := &http.Server{Handler: hooks, ReadHeaderTimeout: 5 * time.Second}
+	hookLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = hookSrv.Serve(hookLn) }() // ends at Close below
+	t.Cleanup(func() { _ = hookSrv.Close() })
+
+	dir := t.TempDir()
+	var nodes []*lbNode
+	for i := 0; i < 3; i++ {
+		n := &lbNode{bin: bin, cfg: filepath.Join(dir, fmt.Sprintf("node%d.yaml", i)),
+			ws: fmt.Sprintf("127.0.0.1:%d", freePort(t)), api: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		cfg := fmt.Sprintf(`websocket: {listen: "%s"}
+api: {listen: "%s"}
+cluster: {provider: etcd, name: lb, etcd_endpoints: ["%s"]}
+webhooks: {debounce: 0s, batch_window: 50ms}
+apps:
+  - {id: "%s", key: "%s", secret: "%s", client_events: true,
+     webhooks: [{url: "http://%s/hooks", events: [channel_occupied, channel_vacated, member_added, member_removed]}]}
+`, n.ws, n.api, etcd, app1.ID, app1.Key, app1.Secret, hookLn.Addr())
+		if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		n.start(t)
+		nodes = append(nodes, n)
+	}
+
+	lbWS, lbAPI := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	var wsServers, apiServers strings.Builder
+	for i, n := range nodes {
+		fmt.Fprintf(&wsServers, "  server n%d %s check inter 300ms fall 1 rise 1\n", i, n.ws)
+		fmt.Fprintf(&apiServers, "  server n%d %s check inter 300ms fall 1 rise 1\n", i, n.api)
+	}
+	hcfg := fmt.Sprintf(`global
+  maxconn 2000
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 60s
+  timeout server 60s
+  timeout tunnel 1h
+  retries 3
+  option redispatch
+frontend ws
+  bind %s
+  default_backend nodes_ws
+backend nodes_ws
+  balance roundrobin
+%sfrontend api
+  bind %s
+  default_backend nodes_api
+backend nodes_api
+  balance roundrobin
+  option httpchk GET /readyz
+%s`, lbWS, wsServers.String(), lbAPI, apiServers.String())
+	hcfgPath := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(hcfgPath, []byte(hcfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lb := startProc(t, nil, haproxyBin, "-db", "-f", hcfgPath)
+	waitHTTP(t, "http://"+lbAPI+"/readyz", lb)
+	api := pushertest.API{T: t, Base: "http://" + lbAPI, ID: app1.ID, Key: app1.Key, Secret: app1.Secret}
+
+	// Six members join through the load balancer, so they spread over the
+	// nodes; each sees the others join.
+	var rs []*roamer
+	join := func(r *roamer) {
+		r.c = pushertest.Connect(t, "ws://"+lbWS, app1.Key, app1.Secret)
+		r.c.SubscribePresence("presence-lb", r.user, nil)
+	}
+	for i := 0; i < 6; i++ {
+		r := &roamer{user: fmt.Sprintf("u%d", i)}
+		join(r)
+		rs = append(rs, r)
+	}
+	waitFor(t, 10*time.Second, func() bool { return hooks.count("member_added", "") == 6 })
+	if n := hooks.count("channel_occupied", ""); n != 1 {
+		t.Fatalf("channel_occupied %d times, want once", n)
+	}
+	drain := func(r *roamer) (closed bool) {
+		for {
+			select {
+			case f := <-r.c.Frames():
+				if ev, _ := f["event"].(string); ev == pusher.EventMemberAdded || ev == pusher.EventMemberRemoved {
+					var m struct {
+						UserID string `json:"user_id"`
+					}
+					r.c.DataJSON(f, &m)
+					r.seen = append(r.seen, ev+" "+m.UserID)
+				}
+			case <-r.c.Closed():
+				return true
+			default:
+				return false
+			}
+		}
+	}
+	for _, r := range rs {
+		drain(r)
+		r.seen = nil
+	}
+
+	// Rolling restart: each node in turn gets SIGTERM (its clients get 4200
+	// and come back through the load balancer) and starts again. Nobody
+	// sees anyone leave or join, and the webhooks hear nothing.
+	reconnects := 0
+	for _, n := range nodes {
+		n.stop(t)
+		for _, r := range rs {
+			if drain(r) {
+				join(r)
+				reconnects++
+			}
+		}
+		n.start(t)
+		time.Sleep(500 * time.Millisecond) // the load balancer's health check brings it back
+	}
+	time.Sleep(6 * time.Second) // longer than the grace window
+	for _, r := range rs {
+		if drain(r) {
+			t.Fatalf("%s was closed after the restarts", r.user)
+		}
+		if len(r.seen) > 0 {
+			t.Errorf("%s saw %v during the rolling restart", r.user, r.seen)
+		}
+	}
+	for _, name := range []string{"member_removed", "channel_vacated"} {
+		if n := hooks.count(name, ""); n != 0 {
+			t.Errorf("%d %s webhooks during the rolling restart", n, name)
+		}
+	}
+	if n := hooks.count("member_added", ""); n != 6 {
+		t.Errorf("member_added %d times, want 6 (once per user)", n)
+	}
+	code, res := api.Call("GET", "/apps/"+app1.ID+"/channels/presence-lb", url.Values{"info": {"user_count"}}, nil)
+	if code != 200 || res["user_count"] != float64(6) {
+		t.Fatalf("after the restarts: %d %v", code, res)
+	}
+	api.Trigger("presence-lb", "after", "1", nil)
+	for _, r := range rs {
+		r.c.Expect("after")
+	}
+	if hooks.bad > 0 {
+		t.Fatalf("%d webhook requests failed verification", hooks.bad)
+	}
+	if reconnects < len(rs) {
+		t.Fatalf("only %d reconnects for %d members over three restarts", reconnects, len(rs))
+	}
+	t.Logf("rolling restart of 3 nodes: %d reconnects through haproxy, no member or vacancy event seen, member_added once per user", reconnects)
+}
+
+func waitFor(t *testing.T, within time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", within)
+		}
+	}
 }

@@ -144,6 +144,9 @@ func (c *Client) DataJSON(f map[string]any, v any) {
 	}
 }
 
+// Closed is the channel the server's close arrives on (once).
+func (c *Client) Closed() <-chan *gws.CloseError { return c.closed }
+
 // Frames is the channel of received frames, for a test that waits for
 // frames in a select or in another goroutine.
 func (c *Client) Frames() <-chan map[string]any { return c.frames }
