@@ -46,7 +46,7 @@ type proc struct {
 }
 
 func (p *proc) Write(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.out.Write(b) }
-func (p *proc) output() string           { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
+func (p *proc) output() string              { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
 
 func startProc(t *testing.T, env []string, name string, args ...string) *proc {
 	t.Helper()
@@ -57,7 +57,7 @@ func startProc(t *testing.T, env []string, name string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	go func() { p.done <- p.cmd.Wait() }() // owned by proc: ends with the process
-	t.Cleanup(func() { // stops it by PID: SIGTERM, then SIGKILL after 10s
+	t.Cleanup(func() {                     // stops it by PID: SIGTERM, then SIGKILL after 10s
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		kill := time.AfterFunc(10*time.Second, func() { _ = p.cmd.Process.Kill() })
 		defer kill.Stop()
@@ -307,9 +307,10 @@ func (n *lbNode) stop(t *testing.T) {
 // roamer is a presence member that reconnects through the load balancer
 // whenever its socket is closed, as pusher-js does after 4200.
 type roamer struct {
-	user string
-	c    *pushertest.Client
-	seen []string // member_added / member_removed seen, as "event user"
+	user   string
+	c      *pushertest.Client
+	seen   []string // member_added / member_removed seen, as "event user"
+	closes []uint16 // close codes received
 }
 
 func TestClusterBehindLoadBalancer(t *testing.T) {
@@ -410,7 +411,8 @@ backend nodes_api
 					r.c.DataJSON(f, &m)
 					r.seen = append(r.seen, ev+" "+m.UserID)
 				}
-			case <-r.c.Closed():
+			case ce := <-r.c.Closed():
+				r.closes = append(r.closes, ce.Code)
 				return true
 			default:
 				return false
@@ -464,6 +466,13 @@ backend nodes_api
 	}
 	if hooks.bad > 0 {
 		t.Fatalf("%d webhook requests failed verification", hooks.bad)
+	}
+	for _, r := range rs {
+		for _, code := range r.closes {
+			if code != uint16(pusher.CloseReconnect) {
+				t.Errorf("%s was closed with %d, want 4200", r.user, code)
+			}
+		}
 	}
 	if reconnects < len(rs) {
 		t.Fatalf("only %d reconnects for %d members over three restarts", reconnects, len(rs))
