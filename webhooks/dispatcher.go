@@ -11,8 +11,9 @@ import (
 )
 
 // NewProps returns the props of the webhook actor of one app (cfg.Key).
-// Channel actors send it their webhook facts (*actors.ChannelOccupied and
-// the others); cmd/herald sends it *FlushRequest at shutdown, then stops
+// Channel actors (in a cluster, the channel grains on this node) send it
+// their webhook facts (*actors.ChannelOccupied and
+// the others); Herald.Shutdown (herald.go) sends it *FlushRequest, then stops
 // it. See the package doc for what it sends and when.
 func NewProps(cfg Config) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor { return newDispatcher(cfg) })

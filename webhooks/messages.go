@@ -14,7 +14,7 @@ import (
 // events are released (no longer cancellable), waiting events leave
 // without their batch window. The answer, *FlushResponse, comes when every
 // endpoint's queue is empty and nothing is in flight, or when Deadline
-// passes (a zero or past Deadline answers at once). cmd/herald sends it
+// passes (a zero or past Deadline answers at once). Herald.Shutdown sends it
 // with RequestFuture at shutdown, before stopping the actor.
 type FlushRequest struct {
 	Deadline time.Time
