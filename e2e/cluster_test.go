@@ -265,14 +265,13 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.events = append(h.events, p.Events...)
 }
 
-// count returns how many events named name (about user, if not empty)
-// arrived.
-func (h *hookReceiver) count(name, user string) int {
+// count returns how many events named name arrived about channel.
+func (h *hookReceiver) count(name, channel string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
 	for _, e := range h.events {
-		if e.Name == name && (user == "" || e.UserID == user) {
+		if e.Name == name && e.Channel == channel {
 			n++
 		}
 	}
@@ -384,6 +383,9 @@ backend nodes_api
 	waitHTTP(t, "http://"+lbAPI+"/readyz", lb)
 	api := pushertest.API{T: t, Base: "http://" + lbAPI, ID: app1.ID, Key: app1.Key, Secret: app1.Secret}
 
+	// Real pusher-js clients and the official SDK, through haproxy.
+	runNodeAt(t, requireNode(t), lbWS, lbAPI, []string{"cluster/lb.test.mjs"})
+
 	// Six members join through the load balancer, so they spread over the
 	// nodes; each sees the others join.
 	var rs []*roamer
@@ -396,8 +398,8 @@ backend nodes_api
 		join(r)
 		rs = append(rs, r)
 	}
-	waitFor(t, 10*time.Second, func() bool { return hooks.count("member_added", "") == 6 })
-	if n := hooks.count("channel_occupied", ""); n != 1 {
+	waitFor(t, 10*time.Second, func() bool { return hooks.count("member_added", "presence-lb") == 6 })
+	if n := hooks.count("channel_occupied", "presence-lb"); n != 1 {
 		t.Fatalf("channel_occupied %d times, want once", n)
 	}
 	drain := func(r *roamer) (closed bool) {
@@ -449,11 +451,11 @@ backend nodes_api
 		}
 	}
 	for _, name := range []string{"member_removed", "channel_vacated"} {
-		if n := hooks.count(name, ""); n != 0 {
+		if n := hooks.count(name, "presence-lb"); n != 0 {
 			t.Errorf("%d %s webhooks during the rolling restart", n, name)
 		}
 	}
-	if n := hooks.count("member_added", ""); n != 6 {
+	if n := hooks.count("member_added", "presence-lb"); n != 6 {
 		t.Errorf("member_added %d times, want 6 (once per user)", n)
 	}
 	code, res := api.Call("GET", "/apps/"+app1.ID+"/channels/presence-lb", url.Values{"info": {"user_count"}}, nil)

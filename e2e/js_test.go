@@ -76,8 +76,21 @@ func TestPusherJSHeartbeat(t *testing.T) {
 // its output line by line, and fails t if node fails.
 func runNode(t *testing.T, node string, h *herald.Herald, files []string) {
 	t.Helper()
-	wsHost, wsPort := splitAddr(t, h.WebSocketAddr())
-	apiHost, apiPort := splitAddr(t, h.APIAddr())
+	runNodeAt(t, node, h.WebSocketAddr().String(), h.APIAddr().String(), files)
+}
+
+// runNodeAt runs node --test on files against the broker (or load
+// balancer) at ws and api (host:port each).
+func runNodeAt(t *testing.T, node, ws, api string, files []string) {
+	t.Helper()
+	wsHost, wsPort, err := net.SplitHostPort(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiHost, apiPort, err := net.SplitHostPort(api)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), nodeTimeout)
 	if d, ok := t.Deadline(); ok && time.Until(d) < nodeTimeout+30*time.Second {
@@ -123,7 +136,7 @@ func runNode(t *testing.T, node string, h *herald.Herald, files []string) {
 	}()
 
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	_ = pw.Close()
 	<-logged
 	switch {
@@ -232,13 +245,4 @@ func readJSON(t *testing.T, path string, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("parse %s: %v", path, err)
 	}
-}
-
-func splitAddr(t *testing.T, a net.Addr) (host, port string) {
-	t.Helper()
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		t.Fatalf("address %v: %v", a, err)
-	}
-	return host, port
 }
