@@ -30,6 +30,7 @@ type clusterChannelActor struct {
 	grain   *actor.PID       // resolved on first use, again after a topology change
 	version uint64           // of the NodeState last sent
 	joins   uint64
+	failed  bool // a turn panicked: the actor is stopping
 }
 
 // resync asks a cluster channel to send its state again (the topology
@@ -69,15 +70,21 @@ func (a *clusterChannelActor) Receive(ctx actor.Context) {
 func (a *clusterChannelActor) contain(ctx actor.Context) {
 	if r := recover(); r != nil {
 		logPanic(a.app.log, r, ctx.Message(), "actor", "channel", "app", a.app.id, "channel", a.name)
-		ctx.Stop(ctx.Self())
+		if !a.failed {
+			a.failed = true
+			ctx.Stop(ctx.Self())
+		}
 	}
 }
 
-// onStopped tells the grain this node has no subscribers left, and the
-// subscribers (if a panic stopped it) that the channel is gone.
+// onStopped tells the grain this node has no subscribers left (a shutdown
+// or a panic stopped it with some), and the subscribers, if a panic stopped
+// it, that the channel is gone.
 func (a *clusterChannelActor) onStopped(ctx actor.Context) {
-	for _, s := range a.subs {
-		ctx.Send(s.conn, &ChannelLost{Channel: a.name, PID: ctx.Self(), SocketID: s.socketID})
+	if a.failed {
+		for _, s := range a.subs {
+			ctx.Send(s.conn, &ChannelLost{Channel: a.name, PID: ctx.Self(), SocketID: s.socketID})
+		}
 	}
 	if len(a.subs) > 0 {
 		a.subs, a.members = nil, nil

@@ -13,9 +13,10 @@ import (
 // connectionActor is one client socket's protocol state: its
 // subscriptions, its client-event rate limit and its heartbeat. The
 // transport hands it each frame as received (ClientFrame), which it
-// decodes; it answers through the socket's Outbound. Subscriptions are checked here (names, signatures,
-// channel_data) and then joined through the app actor, which routes to the
-// channel actor; the channel answers with Joined or JoinRefused.
+// decodes; it answers through the socket's Outbound. Subscriptions are
+// checked here (names, signatures, channel_data) and then joined through
+// the app actor, which routes to the channel actor; the channel answers
+// with Joined or JoinRefused.
 //
 // Heartbeat: after activity_timeout without client traffic the actor sends
 // pusher:ping; with no traffic pong_timeout later it closes with 4201. It

@@ -60,7 +60,6 @@ const (
 // is owned by the socket: it ends when the queue is empty or a write
 // fails, and a failed or closed socket never starts another.
 type socket struct {
-	conn   *gws.Conn
 	nc     net.Conn
 	limits *writeLimits
 
@@ -137,7 +136,7 @@ type outFrame struct {
 func (f *outFrame) size() int { return int(f.nhead) + len(f.body) }
 
 func newSocket(conn *gws.Conn, limits *writeLimits) *socket {
-	s := &socket{conn: conn, nc: conn.NetConn(), limits: limits}
+	s := &socket{nc: conn.NetConn(), limits: limits}
 	s.ack = s.handled
 	s.flushFn = s.flush
 	return s
