@@ -85,6 +85,8 @@ func (a *appActor) Receive(ctx actor.Context) {
 		a.onSignedOut(m)
 	case *deliver:
 		a.onDeliver(ctx, m)
+	case *userDeliver:
+		a.onUserDeliver(m)
 	case *topologyChanged:
 		a.onTopologyChanged(ctx)
 	case *TerminateUserRequest:
@@ -248,18 +250,28 @@ func watchlistFrame(name string, ids []string) []byte {
 }
 
 func (a *appActor) onTerminateUser(ctx actor.Context, m *TerminateUserRequest) {
-	conns := a.users.conns(m.UserID)
+	if a.app.node != nil {
+		a.toEveryNode(ctx, &clusterpb.UserDeliver{App: a.app.cfg.Key, UserId: m.UserID, Terminate: true})
+		ctx.Respond(&TerminateUserResponse{Closed: len(a.users.conns(m.UserID))})
+		return
+	}
+	ctx.Respond(&TerminateUserResponse{Closed: a.terminateUser(m.UserID)})
+}
+
+// terminateUser closes every connection signed in as userID here with
+// 4009 and returns how many.
+func (a *appActor) terminateUser(userID string) int {
+	conns := a.users.conns(userID)
 	for _, c := range conns {
 		c.out.Send(pusher.AppendError(nil, int(pusher.CloseUnauthorized), "Connection terminated by the app"))
 		c.out.Close(pusher.CloseUnauthorized, "Connection terminated by the app")
 	}
-	ctx.Respond(&TerminateUserResponse{Closed: len(conns)})
+	return len(conns)
 }
 
 // sendToUser writes a #server-to-user-{id} event to every connection
-// signed in as that user, but the socket except.
-func (a *appActor) sendToUser(channel string, frame []byte, except string) {
-	userID := channel[len(pusher.ServerToUserPrefix):]
+// signed in as userID here, but the socket except.
+func (a *appActor) sendToUser(userID string, frame []byte, except string) {
 	conns := a.users.conns(userID)
 	if len(conns) == 0 {
 		return
@@ -286,8 +298,12 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 			}
 			frame := pusher.AppendEvent(make([]byte, 0, len(ev.Data)+len(ev.Name)+len(ch)+48), ev.Name, ch, ev.Data, "")
 			switch {
+			case kind == pusher.ServerToUser && a.app.node != nil:
+				a.toEveryNode(ctx, &clusterpb.UserDeliver{App: a.app.cfg.Key,
+					UserId: ch[len(pusher.ServerToUserPrefix):], Frame: frame, Except: ev.SocketID})
+				continue
 			case kind == pusher.ServerToUser:
-				a.sendToUser(ch, frame, ev.SocketID)
+				a.sendToUser(ch[len(pusher.ServerToUserPrefix):], frame, ev.SocketID)
 				continue
 			case cache:
 				a.cache.put(ch, ev.Name, ev.Data, frame, now)
@@ -423,4 +439,22 @@ func (a *appActor) onTopologyChanged(ctx actor.Context) {
 	for _, e := range a.channels {
 		ctx.Send(e.pid, &resync{})
 	}
+}
+
+// toEveryNode sends m to the node actor of every cluster member, this one
+// included (server-to-user events and terminations reach a user's
+// connections wherever they are).
+func (a *appActor) toEveryNode(ctx actor.Context, m *clusterpb.UserDeliver) {
+	for _, member := range a.app.node.cluster.MemberList.Members().Members() {
+		ctx.Send(actor.NewPID(member.Address(), NodeActorName), m)
+	}
+}
+
+// onUserDeliver applies another node's (or this one's) UserDeliver here.
+func (a *appActor) onUserDeliver(m *userDeliver) {
+	if m.Terminate {
+		a.terminateUser(m.UserId)
+		return
+	}
+	a.sendToUser(m.UserId, m.Frame, m.Except)
 }

@@ -8,9 +8,11 @@ import (
 	"github.com/herald-push/herald/actors/clusterpb"
 )
 
-// nodeActor is a cluster member's entry point for the channel grains,
-// spawned under the well-known name NodeActorName: it routes each Deliver
-// to the app actor of its app, which hands it to the local channel, and
+// nodeActor is a cluster member's entry point for the channel grains and
+// the other nodes, spawned under the well-known name NodeActorName: it
+// routes each Deliver to the app actor of its app, which hands it to the
+// local channel, and each UserDeliver (server-to-user events and
+// terminate_connections, sent to every node) to the app's user index; it
 // tells every app of topology changes, so that its channels re-send their
 // state to their (possibly moved) grains.
 type nodeActor struct {
@@ -20,6 +22,9 @@ type nodeActor struct {
 
 // deliver is a grain's Deliver on its way from the node actor to an app.
 type deliver struct{ *clusterpb.Deliver }
+
+// userDeliver is another node's UserDeliver on its way to an app.
+type userDeliver struct{ *clusterpb.UserDeliver }
 
 // topologyChanged tells an app that the cluster's members changed.
 type topologyChanged struct{}
@@ -33,6 +38,8 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *clusterpb.Deliver:
 		a.onDeliver(ctx, m)
+	case *clusterpb.UserDeliver:
+		a.onUserDeliver(ctx, m)
 	case *cluster.ClusterTopology:
 		a.onTopology(ctx)
 	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
@@ -44,6 +51,12 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 func (a *nodeActor) onDeliver(ctx actor.Context, m *clusterpb.Deliver) {
 	if pid := a.apps[m.App]; pid != nil {
 		ctx.Send(pid, &deliver{m})
+	}
+}
+
+func (a *nodeActor) onUserDeliver(ctx actor.Context, m *clusterpb.UserDeliver) {
+	if pid := a.apps[m.App]; pid != nil {
+		ctx.Send(pid, &userDeliver{m})
 	}
 }
 

@@ -101,3 +101,31 @@ func TestClusterOneLogicalBroker(t *testing.T) {
 	}
 	bob.Quiet(800 * time.Millisecond)
 }
+
+// Server-to-user events and terminate_connections reach a user's
+// connections on every node.
+func TestClusterUsersAcrossNodes(t *testing.T) {
+	nodes := startClusterBrokers(t, 2)
+	a, b := nodes[0], nodes[1]
+	onA, onB := a.connect(), b.connect()
+	onA.Signin("ann", nil)
+	onB.Signin("ann", nil)
+	other := b.connect()
+	other.Signin("bob", nil)
+	b.api.Trigger("#server-to-user-ann", "notice", "hi", nil)
+	onA.Expect("notice")
+	onB.Expect("notice")
+	other.Quiet(200 * time.Millisecond)
+
+	if code, res := a.api.Call("POST", "/apps/"+testID+"/users/ann/terminate_connections", nil, map[string]any{}); code != 200 {
+		t.Fatalf("terminate: %d %v", code, res)
+	}
+	for _, c := range []*pushertest.Client{onA, onB} {
+		c.Expect(pusher.EventError)
+		if e := c.WaitClose(); e.Code != uint16(pusher.CloseUnauthorized) {
+			t.Fatalf("closed with %d, want 4009", e.Code)
+		}
+	}
+	other.Send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
+	other.Expect(pusher.EventPong)
+}
