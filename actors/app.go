@@ -305,12 +305,16 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 			case kind == pusher.ServerToUser:
 				a.sendToUser(ch[len(pusher.ServerToUserPrefix):], frame, ev.SocketID)
 				continue
-			case cache:
+			case cache && a.app.node == nil: // in a cluster the grain keeps it
 				a.cache.put(ch, ev.Name, ev.Data, frame, now)
 			}
 			switch {
 			case a.app.node != nil:
-				a.publishToGrain(ctx, ch, frame, ev.SocketID)
+				p := &clusterpb.Publish{Frame: frame, Except: ev.SocketID}
+				if cache {
+					p.Event, p.Data, p.CacheTtlMs = ev.Name, ev.Data, a.app.cfg.CacheTTL.Milliseconds()
+				}
+				a.publishToGrain(ctx, ch, p)
 			case e != nil:
 				ctx.Send(e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID})
 			}
@@ -349,8 +353,12 @@ func (a *appActor) onChannels(ctx actor.Context, m *ChannelsRequest) {
 func (a *appActor) onChannel(ctx actor.Context, m *ChannelRequest) {
 	if a.app.node != nil {
 		a.askGrain(ctx, m.Channel, func(info *clusterpb.Info) {
-			ctx.Respond(&ChannelResponse{Info: ChannelInfo{Occupied: info.Subscriptions > 0,
-				Subscriptions: int(info.Subscriptions), Users: int(info.Users)}})
+			res := &ChannelResponse{Info: ChannelInfo{Occupied: info.Subscriptions > 0,
+				Subscriptions: int(info.Subscriptions), Users: int(info.Users)}}
+			if info.CacheEvent != "" {
+				res.Cache = &CachedEvent{Event: info.CacheEvent, Data: info.CacheData, TTL: time.Duration(info.CacheTtlMs) * time.Millisecond}
+			}
+			ctx.Respond(res)
 		})
 		return
 	}
@@ -398,9 +406,9 @@ func (a *appActor) grain(channel string) *actor.PID {
 
 // publishToGrain sends an event to its channel's grain, which delivers it
 // to every node with subscribers, this one included.
-func (a *appActor) publishToGrain(ctx actor.Context, channel string, frame []byte, except string) {
+func (a *appActor) publishToGrain(ctx actor.Context, channel string, p *clusterpb.Publish) {
 	if pid := a.grain(channel); pid != nil {
-		ctx.Send(pid, &clusterpb.Publish{Frame: frame, Except: except})
+		ctx.Send(pid, p)
 	}
 }
 

@@ -129,11 +129,11 @@ func (a *clusterChannelActor) onJoin(ctx actor.Context, m *Join) {
 		ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID})
 		return
 	}
-	if a.kind != pusher.Presence {
+	if a.kind != pusher.Presence && !pusher.IsCache(a.name) {
 		a.add(ctx, m, "{}")
 		return
 	}
-	if m.Member == nil {
+	if a.kind == pusher.Presence && m.Member == nil {
 		ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "presence channels need channel_data", SocketID: m.SocketID})
 		a.report(ctx)
 		return
@@ -145,7 +145,11 @@ func (a *clusterChannelActor) onJoin(ctx actor.Context, m *Join) {
 		return
 	}
 	a.pending[m.Conn.Id] = m
-	f := ctx.RequestFuture(pid, &clusterpb.JoinCheck{UserId: m.Member.UserID}, grainTimeout)
+	check := &clusterpb.JoinCheck{}
+	if m.Member != nil {
+		check.UserId = m.Member.UserID
+	}
+	f := ctx.RequestFuture(pid, check, grainTimeout)
 	ctx.ReenterAfter(f, func(res any, err error) { a.onJoinAnswer(ctx, m, res, err) })
 }
 
@@ -169,19 +173,40 @@ func (a *clusterChannelActor) onJoinAnswer(ctx actor.Context, m *Join, res any, 
 		a.report(ctx)
 		return
 	}
-	list := make([]pusher.Member, 0, len(ans.Members)+1)
-	self := false
-	for _, mm := range ans.Members {
-		self = self || mm.UserId == m.Member.UserID
-		list = append(list, pusher.Member{UserID: mm.UserId, Info: mm.Info})
-		a.known[mm.UserId] = true
+	data := "{}"
+	if a.kind == pusher.Presence {
+		list := make([]pusher.Member, 0, len(ans.Members)+1)
+		self := false
+		for _, mm := range ans.Members {
+			self = self || mm.UserId == m.Member.UserID
+			list = append(list, pusher.Member{UserID: mm.UserId, Info: mm.Info})
+			a.known[mm.UserId] = true
+		}
+		if !self {
+			list = append(list, *m.Member)
+		}
+		a.known[m.Member.UserID] = true
+		a.addMember(m.Member)
+		data = string(pusher.AppendPresenceData(nil, list))
 	}
-	if !self {
-		list = append(list, *m.Member)
+	a.add(ctx, m, data)
+	if pusher.IsCache(a.name) {
+		a.sendCached(m, ans.Cached)
 	}
-	a.known[m.Member.UserID] = true
-	a.addMember(m.Member)
-	a.add(ctx, m, string(pusher.AppendPresenceData(nil, list)))
+}
+
+// sendCached gives a new subscriber of a cache channel the last event, or
+// pusher:cache_miss (with a cache_miss webhook from this node) when there
+// is none, as the single-node channel does.
+func (a *clusterChannelActor) sendCached(m *Join, cached []byte) {
+	if len(cached) > 0 {
+		m.Out.Send(cached)
+		return
+	}
+	m.Out.Send(pusher.AppendEvent(nil, pusher.EventCacheMiss, a.name, "{}", ""))
+	if a.app.hooks != nil {
+		a.app.system.Root.Send(a.app.hooks, &CacheMissed{App: a.app.id, Channel: a.name, At: time.Now()})
+	}
 }
 
 // addMember counts one more local connection of a presence member.

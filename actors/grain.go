@@ -71,6 +71,8 @@ type channelGrain struct {
 	timer     *time.Timer                // the next window end, nil when none
 	tickAt    time.Time
 	topology  *eventstream.Subscription // the members that leave, for onNodeLeft
+	cache     *clusterpb.Publish        // a cache channel's last event
+	cacheTill time.Time
 }
 
 // graceTick wakes a grain whose grace window may have ended.
@@ -92,7 +94,7 @@ func (g *channelGrain) Receive(ctx actor.Context) {
 	case *clusterpb.NodeState:
 		g.onNodeState(ctx, m)
 	case *clusterpb.Publish:
-		g.deliver(ctx, &clusterpb.Deliver{Frame: m.Frame, Except: m.Except})
+		g.onPublish(ctx, m)
 	case *clusterpb.JoinCheck:
 		g.onJoinCheck(ctx, m)
 	case *clusterpb.InfoRequest:
@@ -275,10 +277,34 @@ func (g *channelGrain) members() []*clusterpb.Member {
 	return out
 }
 
+// onPublish delivers an event to every node with subscribers and, on a
+// cache channel, keeps it as the channel's last event.
+func (g *channelGrain) onPublish(ctx actor.Context, m *clusterpb.Publish) {
+	if m.CacheTtlMs > 0 {
+		g.cache, g.cacheTill = m, time.Now().Add(time.Duration(m.CacheTtlMs)*time.Millisecond)
+	}
+	g.deliver(ctx, &clusterpb.Deliver{Frame: m.Frame, Except: m.Except})
+}
+
+// cached is the cache channel's last event, nil when none or expired.
+func (g *channelGrain) cached(now time.Time) *clusterpb.Publish {
+	if g.cache != nil && now.After(g.cacheTill) {
+		g.cache = nil
+	}
+	return g.cache
+}
+
 func (g *channelGrain) onJoinCheck(ctx actor.Context, m *clusterpb.JoinCheck) {
-	_, listed := g.gone[m.UserId]
-	ok := listed || g.auth.canJoin(m.UserId, g.app.cfg.MaxPresenceMembers-len(g.gone))
-	ctx.Respond(&clusterpb.JoinAnswer{Ok: ok, Members: g.members()})
+	ans := &clusterpb.JoinAnswer{Ok: true}
+	if g.auth.presence {
+		_, listed := g.gone[m.UserId]
+		ans.Ok = listed || g.auth.canJoin(m.UserId, g.app.cfg.MaxPresenceMembers-len(g.gone))
+		ans.Members = g.members()
+	}
+	if c := g.cached(time.Now()); c != nil {
+		ans.Cached = c.Frame
+	}
+	ctx.Respond(ans)
 }
 
 func (g *channelGrain) onInfo(ctx actor.Context) {
@@ -287,7 +313,12 @@ func (g *channelGrain) onInfo(ctx actor.Context) {
 	for i, m := range ms {
 		ids[i] = m.UserId
 	}
-	ctx.Respond(&clusterpb.Info{Subscriptions: int32(g.auth.subscriptions()), Users: int32(len(ids)), UserIds: ids}) //nolint:gosec // G115: counts of one channel
+	info := &clusterpb.Info{Subscriptions: int32(g.auth.subscriptions()), Users: int32(len(ids)), UserIds: ids} //nolint:gosec // G115: counts of one channel
+	now := time.Now()
+	if c := g.cached(now); c != nil {
+		info.CacheEvent, info.CacheData, info.CacheTtlMs = c.Event, c.Data, g.cacheTill.Sub(now).Milliseconds()
+	}
+	ctx.Respond(info)
 }
 
 // deliver sends d once to every node with subscribers, for its local

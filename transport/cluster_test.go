@@ -129,3 +129,24 @@ func TestClusterUsersAcrossNodes(t *testing.T) {
 	other.Send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
 	other.Expect(pusher.EventPong)
 }
+
+// A cache channel keeps one last event for the whole cluster.
+func TestClusterCacheChannel(t *testing.T) {
+	nodes := startClusterBrokers(t, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	a.api.Trigger("cache-prices", "price", `{"eur":1}`, nil)
+	a.api.Trigger("cache-prices", "price", `{"eur":2}`, nil)
+	waitFor(t, func() bool {
+		_, res := c.api.Call("GET", "/apps/"+testID+"/channels/cache-prices", url.Values{"info": {"cache"}}, nil)
+		cache, _ := res["cache"].(map[string]any)
+		return cache["data"] == `{"eur":2}` && cache["event"] == "price"
+	})
+	late := b.connect()
+	late.Subscribe("cache-prices")
+	if f := late.Expect("price"); f["data"] != `{"eur":2}` {
+		t.Fatalf("cached event %v", f)
+	}
+	empty := c.connect()
+	empty.Subscribe("cache-empty")
+	empty.Expect(pusher.EventCacheMiss)
+}
