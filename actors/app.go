@@ -436,7 +436,7 @@ func (a *appActor) askGrain(ctx actor.Context, channel string, then func(*cluste
 func (a *appActor) onDeliver(ctx actor.Context, m *deliver) {
 	if e := a.channels[m.Channel]; e != nil {
 		ctx.Send(e.pid, &Publish{Channel: m.Channel, Frame: m.Frame, Except: m.Except,
-			MemberAdded: m.MemberAdded, MemberRemoved: m.MemberRemoved})
+			MemberAdded: m.MemberAdded, MemberRemoved: m.MemberRemoved, MemberSeq: m.MemberSeq})
 	}
 }
 

@@ -44,6 +44,7 @@ type subscriber struct {
 	out      Outbound
 	socketID string
 	userID   string
+	fromSeq  uint64 // cluster: member events up to this number were in its subscription_succeeded
 }
 
 func newChannelProps(app *appInfo, name string) *actor.Props {

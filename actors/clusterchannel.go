@@ -26,6 +26,7 @@ type clusterChannelActor struct {
 	index   map[string]int // connection PID id → position in subs
 	members []*clusterpb.Member
 	known   map[string]bool  // presence: the members this node's subscribers were told of
+	held    []*Publish       // member events that came while joins were pending, for the joiners
 	pending map[string]*Join // presence joins waiting for the grain, by connection PID id
 	grain   *actor.PID       // resolved on first use, again after a topology change
 	version uint64           // of the NodeState last sent
@@ -130,7 +131,7 @@ func (a *clusterChannelActor) onJoin(ctx actor.Context, m *Join) {
 		return
 	}
 	if a.kind != pusher.Presence && !pusher.IsCache(a.name) {
-		a.add(ctx, m, "{}")
+		a.add(ctx, m, "{}", 0)
 		return
 	}
 	if a.kind == pusher.Presence && m.Member == nil {
@@ -145,7 +146,7 @@ func (a *clusterChannelActor) onJoin(ctx actor.Context, m *Join) {
 		return
 	}
 	a.pending[m.Conn.Id] = m
-	check := &clusterpb.JoinCheck{}
+	check := &clusterpb.JoinCheck{Node: a.app.node.address()}
 	if m.Member != nil {
 		check.UserId = m.Member.UserID
 	}
@@ -161,6 +162,7 @@ func (a *clusterChannelActor) onJoinAnswer(ctx actor.Context, m *Join, res any, 
 		return
 	}
 	delete(a.pending, m.Conn.Id)
+	defer a.dropHeld()
 	ans, ok := res.(*clusterpb.JoinAnswer)
 	switch {
 	case err != nil || !ok:
@@ -189,9 +191,23 @@ func (a *clusterChannelActor) onJoinAnswer(ctx actor.Context, m *Join, res any, 
 		a.addMember(m.Member)
 		data = string(pusher.AppendPresenceData(nil, list))
 	}
-	a.add(ctx, m, data)
+	sub := a.add(ctx, m, data, ans.MemberSeq)
+	// Member events newer than the list, which came while the answer was
+	// on its way, reach the joiner in order; older ones are in its list.
+	for _, p := range a.held {
+		if p.MemberSeq > sub.fromSeq && p.Except != sub.socketID {
+			sub.out.Send(p.Frame)
+		}
+	}
 	if pusher.IsCache(a.name) {
 		a.sendCached(m, ans.Cached)
+	}
+}
+
+// dropHeld forgets the held member events once no join waits for them.
+func (a *clusterChannelActor) dropHeld() {
+	if len(a.pending) == 0 {
+		a.held = nil
 	}
 }
 
@@ -221,9 +237,10 @@ func (a *clusterChannelActor) addMember(m *pusher.Member) {
 }
 
 // add makes m's connection a subscriber, answers it with
-// subscription_succeeded (data), and tells the grain.
-func (a *clusterChannelActor) add(ctx actor.Context, m *Join, data string) {
-	sub := &subscriber{conn: m.Conn, out: m.Out, socketID: m.SocketID}
+// subscription_succeeded (data, which includes the member events up to
+// fromSeq), and tells the grain.
+func (a *clusterChannelActor) add(ctx actor.Context, m *Join, data string, fromSeq uint64) *subscriber {
+	sub := &subscriber{conn: m.Conn, out: m.Out, socketID: m.SocketID, fromSeq: fromSeq}
 	if m.Member != nil {
 		sub.userID = m.Member.UserID
 	}
@@ -233,11 +250,13 @@ func (a *clusterChannelActor) add(ctx actor.Context, m *Join, data string) {
 	ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID})
 	a.sendState(ctx, m.SocketID, false)
 	a.report(ctx)
+	return sub
 }
 
 func (a *clusterChannelActor) onLeave(ctx actor.Context, conn *actor.PID) {
 	if a.pending[conn.Id] != nil {
 		delete(a.pending, conn.Id) // the grain's answer will find it gone
+		a.dropHeld()
 		a.report(ctx)
 		return
 	}
@@ -292,7 +311,21 @@ func (a *clusterChannelActor) onPublish(m *Publish) {
 	case m.MemberRemoved != "":
 		delete(a.known, m.MemberRemoved)
 	}
-	a.broadcast(m.Frame, m.Except)
+	if m.MemberSeq == 0 {
+		a.broadcast(m.Frame, m.Except)
+		return
+	}
+	if len(a.pending) > 0 {
+		a.held = append(a.held, m)
+	}
+	// A member event goes to the subscribers whose list did not have it.
+	sh := a.app.fanout.Share(m.Frame)
+	for _, s := range a.subs {
+		if s.fromSeq < m.MemberSeq && (m.Except == "" || s.socketID != m.Except) {
+			s.out.SendShared(sh)
+		}
+	}
+	sh.Release()
 }
 
 // broadcast writes frame, encoded once, to every local subscriber but the

@@ -73,6 +73,8 @@ type channelGrain struct {
 	topology  *eventstream.Subscription // the members that leave, for onNodeLeft
 	cache     *clusterpb.Publish        // a cache channel's last event
 	cacheTill time.Time
+	seq       uint64               // of the last member event
+	listeners map[string]time.Time // nodes that asked (JoinCheck) until when, not yet counted
 }
 
 // graceTick wakes a grain whose grace window may have ended.
@@ -80,7 +82,7 @@ type graceTick struct{}
 
 func newGrainProps(n *clusterNode) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &channelGrain{node: n, versions: make(map[string]uint64),
+		return &channelGrain{node: n, versions: make(map[string]uint64), listeners: make(map[string]time.Time),
 			infos: make(map[string]json.RawMessage), gone: make(map[string]time.Time)}
 	})
 }
@@ -190,8 +192,9 @@ func (g *channelGrain) apply(ctx actor.Context, added, removed []string, occupie
 			continue
 		}
 		data := pusher.AppendMemberData(nil, pusher.Member{UserID: id, Info: g.infos[id]})
+		g.seq++
 		g.deliver(ctx, &clusterpb.Deliver{Frame: pusher.AppendEvent(nil, pusher.EventMemberAdded, g.name, string(data), ""),
-			Except: joined, MemberAdded: id})
+			Except: joined, MemberAdded: id, MemberSeq: g.seq})
 		g.fact(&MemberAdded{App: g.app.id, Channel: g.name, UserID: id, At: now})
 	}
 	for _, id := range removed {
@@ -214,8 +217,9 @@ func (g *channelGrain) onTick(ctx actor.Context) {
 		delete(g.gone, id)
 		delete(g.infos, id)
 		data := pusher.AppendMemberData(nil, pusher.Member{UserID: id})
+		g.seq++
 		g.deliver(ctx, &clusterpb.Deliver{Frame: pusher.AppendEvent(nil, pusher.EventMemberRemoved, g.name, string(data), ""),
-			MemberRemoved: id})
+			MemberRemoved: id, MemberSeq: g.seq})
 		g.fact(&MemberRemoved{App: g.app.id, Channel: g.name, UserID: id, At: now})
 	}
 	if !g.vacatedAt.IsZero() && now.Sub(g.vacatedAt) >= g.node.grace {
@@ -295,7 +299,10 @@ func (g *channelGrain) cached(now time.Time) *clusterpb.Publish {
 }
 
 func (g *channelGrain) onJoinCheck(ctx actor.Context, m *clusterpb.JoinCheck) {
-	ans := &clusterpb.JoinAnswer{Ok: true}
+	ans := &clusterpb.JoinAnswer{Ok: true, MemberSeq: g.seq}
+	if m.Node != "" {
+		g.listeners[m.Node] = time.Now().Add(2 * grainTimeout)
+	}
 	if g.auth.presence {
 		_, listed := g.gone[m.UserId]
 		ans.Ok = listed || g.auth.canJoin(m.UserId, g.app.cfg.MaxPresenceMembers-len(g.gone))
@@ -321,8 +328,9 @@ func (g *channelGrain) onInfo(ctx actor.Context) {
 	ctx.Respond(info)
 }
 
-// deliver sends d once to every node with subscribers, for its local
-// subscribers but the socket d.Except.
+// deliver sends d once to every node with subscribers, and to the nodes
+// with a join in progress, for their local subscribers but the socket
+// d.Except.
 func (g *channelGrain) deliver(ctx actor.Context, d *clusterpb.Deliver) {
 	if g.auth == nil {
 		return
@@ -330,6 +338,15 @@ func (g *channelGrain) deliver(ctx actor.Context, d *clusterpb.Deliver) {
 	d.App, d.Channel = g.app.cfg.Key, g.name
 	for node := range g.auth.nodes {
 		ctx.Send(actor.NewPID(node, NodeActorName), d)
+	}
+	now := time.Now()
+	for node, until := range g.listeners {
+		switch _, counted := g.auth.nodes[node]; {
+		case counted || now.After(until):
+			delete(g.listeners, node)
+		default:
+			ctx.Send(actor.NewPID(node, NodeActorName), d)
+		}
 	}
 }
 

@@ -52,6 +52,7 @@ type Publish struct {
 	// In a cluster, set when Frame is member_added or member_removed (from
 	// the grain): whom it is about.
 	MemberAdded, MemberRemoved string
+	MemberSeq                  uint64 // the grain's number of that member event
 }
 
 // PublishClientEvent relays a client event from one subscriber to the others.

@@ -8,6 +8,7 @@
 package transport_test
 
 import (
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -149,4 +150,78 @@ func TestClusterCacheChannel(t *testing.T) {
 	empty := c.connect()
 	empty.Subscribe("cache-empty")
 	empty.Expect(pusher.EventCacheMiss)
+}
+
+// Members joining at the same time on different nodes all end up with the
+// same member list, each member seen once: a join's list and the member
+// events around it neither miss nor repeat anyone.
+func TestClusterConcurrentPresenceJoins(t *testing.T) {
+	nodes := startClusterBrokers(t, 3)
+	const users = 12
+	type view struct {
+		c     *pushertest.Client
+		first map[string]any
+	}
+	views := make([]view, users)
+	clients := make([]*pushertest.Client, users)
+	for i := range clients {
+		clients[i] = nodes[i%3].connect()
+	}
+	done := make(chan int, users)
+	for i := range clients {
+		go func(i int) { // ends once its subscribe is sent
+			c := clients[i]
+			cd := fmt.Sprintf(`{"user_id":"u%02d"}`, i)
+			c.Send(map[string]any{"event": pusher.EventSubscribe, "data": map[string]string{
+				"channel": "presence-rush", "channel_data": cd,
+				"auth": pusher.ChannelAuth(testKey, testSecret, c.SocketID, "presence-rush", cd)}})
+			done <- i
+		}(i)
+	}
+	for range clients {
+		<-done
+	}
+	for i, c := range clients {
+		views[i] = view{c: c, first: c.Expect(pusher.EventSubscriptionSucceeded)}
+	}
+	waitFor(t, func() bool {
+		_, res := nodes[0].api.Call("GET", "/apps/"+testID+"/channels/presence-rush", url.Values{"info": {"user_count"}}, nil)
+		return res["user_count"] == float64(users)
+	})
+	time.Sleep(500 * time.Millisecond) // the last member events are on their way
+	for i, v := range views {
+		var d struct {
+			Presence struct {
+				IDs []string `json:"ids"`
+			} `json:"presence"`
+		}
+		v.c.DataJSON(v.first, &d)
+		seen := map[string]int{}
+		for _, id := range d.Presence.IDs {
+			seen[id]++
+		}
+	drain:
+		for {
+			select {
+			case f := <-v.c.Frames():
+				if f["event"] == pusher.EventMemberAdded {
+					var m struct {
+						UserID string `json:"user_id"`
+					}
+					v.c.DataJSON(f, &m)
+					seen[m.UserID]++
+				}
+			default:
+				break drain
+			}
+		}
+		if len(seen) != users {
+			t.Errorf("u%02d sees %d members: %v", i, len(seen), seen)
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Errorf("u%02d saw %s %d times", i, id, n)
+			}
+		}
+	}
 }
