@@ -87,6 +87,8 @@ func (a *appActor) Receive(ctx actor.Context) {
 		a.onDeliver(ctx, m)
 	case *userDeliver:
 		a.onUserDeliver(m)
+	case *clusterpb.ChannelsQuery:
+		a.onChannelsQuery(ctx, m)
 	case *topologyChanged:
 		a.onTopologyChanged(ctx)
 	case *TerminateUserRequest:
@@ -180,21 +182,25 @@ func (a *appActor) onStats(ctx actor.Context, m *ChannelStats) {
 }
 
 // onTerminated hears of a child that stopped: a channel (forgotten here if
-// it stopped by itself, so the next Join spawns a new one) or a connection
+// it stopped by itself, so the next Join spawns a new one), a connection
 // (uncounted; its signin was dropped by SignedOut, which the connection
 // sent after its SignedIn — Terminated, a system message, may overtake
-// both). Either way its name's number is free again: the registry has
-// let go of the name by now.
+// both) or a gatherer. A channel's or connection's name number is free
+// again: the registry has let go of the name by now.
 func (a *appActor) onTerminated(m *actor.Terminated) {
-	a.names.give(slotOf(m.Who.Id))
-	if name, ok := a.byPID[m.Who.Id]; ok {
-		delete(a.byPID, m.Who.Id)
-		if e := a.channels[name]; e != nil && e.pid.Id == m.Who.Id {
+	id := m.Who.Id
+	if name, ok := a.byPID[id]; ok {
+		delete(a.byPID, id)
+		if e := a.channels[name]; e != nil && e.pid.Id == id {
 			delete(a.channels, name)
 		}
+		a.names.give(slotOf(id))
 		return
 	}
-	a.conns--
+	if strings.Contains(id, "/conn-") {
+		a.conns--
+		a.names.give(slotOf(id))
+	}
 }
 
 // onSignedOut forgets a stopped connection's signin, and tells its user's
@@ -341,6 +347,10 @@ func (a *appActor) info(ch string) ChannelInfo {
 }
 
 func (a *appActor) onChannels(ctx actor.Context, m *ChannelsRequest) {
+	if a.app.node != nil && ctx.Sender() != nil {
+		ctx.Spawn(newGathererProps(a.app, ctx.Sender(), m.Prefix)) // answers the caller, then stops
+		return
+	}
 	out := make(map[string]ChannelInfo)
 	for name, e := range a.channels {
 		if e.info.Occupied && strings.HasPrefix(name, m.Prefix) {
@@ -465,4 +475,17 @@ func (a *appActor) onUserDeliver(m *userDeliver) {
 		return
 	}
 	a.sendToUser(m.UserId, m.Frame, m.Except)
+}
+
+// onChannelsQuery answers a gatherer (on any node) with this node's
+// occupied channels of the app and their subscription counts here.
+func (a *appActor) onChannelsQuery(ctx actor.Context, m *clusterpb.ChannelsQuery) {
+	res := &clusterpb.ChannelsList{}
+	for name, e := range a.channels {
+		if e.info.Subscriptions > 0 && strings.HasPrefix(name, m.Prefix) {
+			res.Names = append(res.Names, name)
+			res.Subscriptions = append(res.Subscriptions, int32(e.info.Subscriptions)) //nolint:gosec // G115: subscribers of one node
+		}
+	}
+	ctx.Respond(res)
 }

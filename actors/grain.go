@@ -320,7 +320,7 @@ func (g *channelGrain) onInfo(ctx actor.Context) {
 	for i, m := range ms {
 		ids[i] = m.UserId
 	}
-	info := &clusterpb.Info{Subscriptions: int32(g.auth.subscriptions()), Users: int32(len(ids)), UserIds: ids} //nolint:gosec // G115: counts of one channel
+	info := &clusterpb.Info{Channel: g.name, Subscriptions: int32(g.auth.subscriptions()), Users: int32(len(ids)), UserIds: ids} //nolint:gosec // G115: counts of one channel
 	now := time.Now()
 	if c := g.cached(now); c != nil {
 		info.CacheEvent, info.CacheData, info.CacheTtlMs = c.Event, c.Data, g.cacheTill.Sub(now).Milliseconds()

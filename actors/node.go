@@ -40,6 +40,10 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.onDeliver(ctx, m)
 	case *clusterpb.UserDeliver:
 		a.onUserDeliver(ctx, m)
+	case *clusterpb.ChannelsQuery:
+		if pid := a.apps[m.App]; pid != nil {
+			ctx.Forward(pid) // the app answers the asking gatherer
+		}
 	case *cluster.ClusterTopology:
 		a.onTopology(ctx)
 	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:

@@ -225,3 +225,27 @@ func TestClusterConcurrentPresenceJoins(t *testing.T) {
 		}
 	}
 }
+
+// GET /channels lists the occupied channels of every node, with the
+// cluster's counts.
+func TestClusterChannelsList(t *testing.T) {
+	nodes := startClusterBrokers(t, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	a.connect().Subscribe("room-1")
+	b.connect().Subscribe("room-1")
+	c.connect().Subscribe("room-2")
+	b.connect().SubscribePresence("presence-x", "ann", nil)
+	c.connect().SubscribePresence("presence-x", "ann", nil)
+	waitFor(t, func() bool {
+		code, res := a.api.Call("GET", "/apps/"+testID+"/channels", url.Values{"info": {"subscription_count"}}, nil)
+		chs, _ := res["channels"].(map[string]any)
+		r1, _ := chs["room-1"].(map[string]any)
+		return code == 200 && len(chs) == 3 && r1["subscription_count"] == float64(2)
+	})
+	code, res := c.api.Call("GET", "/apps/"+testID+"/channels", url.Values{"filter_by_prefix": {"presence-"}, "info": {"user_count"}}, nil)
+	chs, _ := res["channels"].(map[string]any)
+	px, _ := chs["presence-x"].(map[string]any)
+	if code != 200 || len(chs) != 1 || px["user_count"] != float64(1) {
+		t.Fatalf("presence channels: %d %v", code, res)
+	}
+}
