@@ -3,6 +3,7 @@ package actors
 import (
 	"encoding/json"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,6 +76,12 @@ type channelGrain struct {
 	cacheTill time.Time
 	seq       uint64               // of the last member event
 	listeners map[string]time.Time // nodes that asked (JoinCheck) until when, not yet counted
+
+	// subscription_count (the app's feature, non-presence channels):
+	// the cluster-wide count, sent to every node at most once a second.
+	countSent   int // -1: none yet
+	countSentAt time.Time
+	countTimer  *time.Timer
 }
 
 // graceTick wakes a grain whose grace window may have ended.
@@ -82,7 +89,7 @@ type graceTick struct{}
 
 func newGrainProps(n *clusterNode) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &channelGrain{node: n, versions: make(map[string]uint64), listeners: make(map[string]time.Time),
+		return &channelGrain{node: n, versions: make(map[string]uint64), listeners: make(map[string]time.Time), countSent: -1,
 			infos: make(map[string]json.RawMessage), gone: make(map[string]time.Time)}
 	})
 }
@@ -109,6 +116,9 @@ func (g *channelGrain) Receive(ctx actor.Context) {
 		}
 	case *graceTick:
 		g.onTick(ctx)
+	case *countTick:
+		g.countTimer = nil
+		g.sendCount(ctx)
 	case *actor.Stopped:
 		g.onStopped(ctx)
 	case *actor.Started, *actor.Stopping, *actor.Restarting:
@@ -145,6 +155,9 @@ func (g *channelGrain) onStopped(ctx actor.Context) {
 	if g.timer != nil {
 		g.timer.Stop()
 	}
+	if g.countTimer != nil {
+		g.countTimer.Stop()
+	}
 	if g.topology != nil {
 		ctx.ActorSystem().EventStream.Unsubscribe(g.topology)
 	}
@@ -171,6 +184,33 @@ func (g *channelGrain) onNodeState(ctx actor.Context, m *clusterpb.NodeState) {
 	}
 	added, removed, occupied, vacated := g.auth.setNode(m.Node, int(m.Subscriptions), members)
 	g.apply(ctx, added, removed, occupied && !m.Resync, vacated, m.Joined)
+	g.countChanged(ctx)
+}
+
+// countChanged sends the subscription count now, or once a second has
+// passed since the last one, as the single-node channel does.
+func (g *channelGrain) countChanged(ctx actor.Context) {
+	if !g.app.cfg.SubscriptionCount || g.auth.presence || g.countTimer != nil {
+		return
+	}
+	if wait := time.Second - time.Since(g.countSentAt); wait > 0 {
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		g.countTimer = time.AfterFunc(wait, func() { root.Send(self, &countTick{}) })
+		return
+	}
+	g.sendCount(ctx)
+}
+
+func (g *channelGrain) sendCount(ctx actor.Context) {
+	n := g.auth.subscriptions()
+	if n == g.countSent {
+		return
+	}
+	g.countSent, g.countSentAt = n, time.Now()
+	data := strconv.AppendInt([]byte(`{"subscription_count":`), int64(n), 10)
+	data = append(data, '}')
+	g.deliver(ctx, &clusterpb.Deliver{Frame: pusher.AppendEvent(nil, pusher.EventSubscriptionCount, g.name, string(data), "")})
+	g.fact(&SubscriptionCountChanged{App: g.app.id, Channel: g.name, Count: n, At: g.countSentAt})
 }
 
 // apply tells clients and webhooks what the authority reported: additions

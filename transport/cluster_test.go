@@ -249,3 +249,36 @@ func TestClusterChannelsList(t *testing.T) {
 		t.Fatalf("presence channels: %d %v", code, res)
 	}
 }
+
+// subscription_count counts the subscribers of every node.
+func TestClusterSubscriptionCount(t *testing.T) {
+	agent := test.NewInMemAgent()
+	var nodes []*broker
+	for i := 0; i < 2; i++ {
+		nodes = append(nodes, startBroker(t, func(ac *actors.Config, _ *transport.Config) {
+			ac.Apps[0].SubscriptionCount = true
+			ac.Cluster = &actors.ClusterConfig{Name: "herald-count", Provider: test.NewTestProvider(agent),
+				Listen: "127.0.0.1:0", Grace: 500 * time.Millisecond}
+		}))
+	}
+	first := nodes[0].connect()
+	first.Subscribe("counted")
+	counts := func(c *pushertest.Client, want float64) {
+		t.Helper()
+		for {
+			f := c.Expect(pusher.EventSubscriptionCount)
+			var d struct {
+				N float64 `json:"subscription_count"`
+			}
+			c.DataJSON(f, &d)
+			if d.N == want {
+				return
+			}
+		}
+	}
+	counts(first, 1)
+	second := nodes[1].connect()
+	second.Subscribe("counted")
+	counts(first, 2)
+	counts(second, 2)
+}
