@@ -3,6 +3,8 @@ package pusher
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -79,6 +81,12 @@ func TestSocketID(t *testing.T) {
 	a, b := NewSocketID(1), NewSocketID(2)
 	if !ValidSocketID(a) || !ValidSocketID(b) || a == b {
 		t.Fatalf("%s %s", a, b)
+	}
+	// The part after the dot is this process's tag and the zero-padded
+	// sequence number: ids of different nodes differ even for equal seqs.
+	tag := strconv.FormatUint(processTag+1, 10)
+	if !strings.HasSuffix(a, "."+tag+"000000000001") || !strings.HasSuffix(b, "."+tag+"000000000002") {
+		t.Fatalf("%s %s: want .%s<12-digit seq>", a, b, tag)
 	}
 	for _, bad := range []string{"", "1", "1.", ".1", "a.b", "1.2.3", "1.2\n"} {
 		if ValidSocketID(bad) {
