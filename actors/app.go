@@ -40,6 +40,7 @@ type appActor struct {
 	cache    *cacheStore           // last event of each cache channel
 	conns    int                   // running connection actors
 	grains   map[string]*actor.PID // cluster mode: channel grains resolved, until the topology changes
+	watch    *watchState           // cluster mode with the watchlist: what this node told the users' grains
 }
 
 type channelEntry struct {
@@ -80,9 +81,9 @@ func (a *appActor) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		a.onTerminated(m)
 	case *SignedIn:
-		a.onSignedIn(m)
+		a.onSignedIn(ctx, m)
 	case *SignedOut:
-		a.onSignedOut(m)
+		a.onSignedOut(ctx, m)
 	case *deliver:
 		a.onDeliver(ctx, m)
 	case *userDeliver:
@@ -205,19 +206,31 @@ func (a *appActor) onTerminated(m *actor.Terminated) {
 
 // onSignedOut forgets a stopped connection's signin, and tells its user's
 // watchers if it was the user's last connection.
-func (a *appActor) onSignedOut(m *SignedOut) {
-	if c, offline := a.users.remove(m.Conn.Id); c != nil && offline && a.app.cfg.Watchlist {
+func (a *appActor) onSignedOut(ctx actor.Context, m *SignedOut) {
+	c, offline := a.users.remove(m.Conn.Id)
+	if c == nil || !a.app.cfg.Watchlist {
+		return
+	}
+	if a.app.node != nil {
+		a.watchChanged(ctx, c.userID, c.watchlist)
+		return
+	}
+	if offline {
 		a.notifyWatchers(c.userID, "offline")
 	}
 }
 
-func (a *appActor) onSignedIn(m *SignedIn) {
+func (a *appActor) onSignedIn(ctx actor.Context, m *SignedIn) {
 	c := &userConn{pid: m.Conn, out: m.Out, socketID: m.SocketID, userID: m.UserID}
 	if a.app.cfg.Watchlist {
 		c.watchlist = m.Watchlist
 	}
 	cameOnline, online := a.users.add(c)
 	if !a.app.cfg.Watchlist {
+		return
+	}
+	if a.app.node != nil {
+		a.watchSignedIn(ctx, c)
 		return
 	}
 	if len(online) > 0 {
@@ -444,6 +457,10 @@ func (a *appActor) askGrain(ctx actor.Context, channel string, then func(*cluste
 
 // onDeliver hands a grain's event to the local channel, if any.
 func (a *appActor) onDeliver(ctx actor.Context, m *deliver) {
+	if strings.HasPrefix(m.Channel, watchPrefix) {
+		a.onWatchEvent(m)
+		return
+	}
 	if e := a.channels[m.Channel]; e != nil {
 		ctx.Send(e.pid, &Publish{Channel: m.Channel, Frame: m.Frame, Except: m.Except,
 			MemberAdded: m.MemberAdded, MemberRemoved: m.MemberRemoved, MemberSeq: m.MemberSeq})
@@ -457,6 +474,7 @@ func (a *appActor) onTopologyChanged(ctx actor.Context) {
 	for _, e := range a.channels {
 		ctx.Send(e.pid, &resync{})
 	}
+	a.watchResync(ctx)
 }
 
 // toEveryNode sends m to the node actor of every cluster member, this one

@@ -142,7 +142,7 @@ func (g *channelGrain) onInit(ctx actor.Context, m *cluster.ClusterInit) {
 		ctx.Stop(ctx.Self())
 		return
 	}
-	g.auth = newChannelAuthority(pusher.Kind(name) == pusher.Presence)
+	g.auth = newChannelAuthority(watchPresence(name))
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	g.topology = ctx.ActorSystem().EventStream.Subscribe(func(evt any) { // on the publisher's goroutine: only forwards
 		if t, ok := evt.(*cluster.ClusterTopology); ok && len(t.Left) > 0 {
@@ -390,9 +390,10 @@ func (g *channelGrain) deliver(ctx actor.Context, d *clusterpb.Deliver) {
 	}
 }
 
-// fact tells this node's webhook actor of the app, if it has one.
+// fact tells this node's webhook actor of the app, if it has one (a watch
+// grain's changes are not channel events: they have no webhooks).
 func (g *channelGrain) fact(msg any) {
-	if g.app.hooks != nil {
+	if g.app.hooks != nil && !strings.HasPrefix(g.name, watchPrefix) {
 		g.app.system.Root.Send(g.app.hooks, msg)
 	}
 }

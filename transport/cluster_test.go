@@ -282,3 +282,55 @@ func TestClusterSubscriptionCount(t *testing.T) {
 	counts(first, 2)
 	counts(second, 2)
 }
+
+// The watchlist counts a user online or offline once for the cluster:
+// watchers on other nodes hear of the first connection anywhere and (after
+// the grace window) of the last.
+func TestClusterWatchlist(t *testing.T) {
+	agent := test.NewInMemAgent()
+	var nodes []*broker
+	for i := 0; i < 3; i++ {
+		nodes = append(nodes, startBroker(t, func(ac *actors.Config, _ *transport.Config) {
+			ac.Apps[0].Watchlist = true
+			ac.Cluster = &actors.ClusterConfig{Name: "herald-watch", Provider: test.NewTestProvider(agent),
+				Listen: "127.0.0.1:0", Grace: 500 * time.Millisecond}
+		}))
+	}
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	watchEvent := func(cl *pushertest.Client) (string, []string) {
+		t.Helper()
+		var d struct {
+			Events []struct {
+				Name    string   `json:"name"`
+				UserIDs []string `json:"user_ids"`
+			} `json:"events"`
+		}
+		cl.DataJSON(cl.Expect(pusher.EventWatchlist), &d)
+		return d.Events[0].Name, d.Events[0].UserIDs
+	}
+	watcher := a.connect()
+	watcher.Signin("ann", []string{"bob"})
+	bob := b.connect()
+	bob.Signin("bob", nil)
+	if name, ids := watchEvent(watcher); name != "online" || len(ids) != 1 || ids[0] != "bob" {
+		t.Fatalf("watcher heard %s %v", name, ids)
+	}
+	bobTab := c.connect()
+	bobTab.Signin("bob", nil)
+	watcher.Quiet(300 * time.Millisecond) // a second connection is not news
+
+	late := c.connect()
+	late.Signin("cy", []string{"bob"})
+	if name, ids := watchEvent(late); name != "online" || len(ids) != 1 || ids[0] != "bob" {
+		t.Fatalf("a late watcher's snapshot: %s %v", name, ids)
+	}
+
+	_ = bob.Conn.WriteClose(1000, nil)
+	watcher.Quiet(800 * time.Millisecond) // bob is still on C
+	_ = bobTab.Conn.WriteClose(1000, nil)
+	for _, w := range []*pushertest.Client{watcher, late} {
+		if name, ids := watchEvent(w); name != "offline" || ids[0] != "bob" {
+			t.Fatalf("heard %s %v, want offline bob", name, ids)
+		}
+	}
+}
