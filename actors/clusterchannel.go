@@ -34,6 +34,10 @@ type clusterChannelActor struct {
 	failed  bool // a turn panicked: the actor is stopping
 }
 
+// maxHeld bounds the member events a channel keeps for joins waiting for
+// the grain's answer (at most grainTimeout's worth on a busy channel).
+const maxHeld = 4096
+
 // resync asks a cluster channel to send its state again (the topology
 // changed: its grain may have moved and lost its state).
 type resync struct{}
@@ -315,7 +319,7 @@ func (a *clusterChannelActor) onPublish(m *Publish) {
 		a.broadcast(m.Frame, m.Except)
 		return
 	}
-	if len(a.pending) > 0 {
+	if len(a.pending) > 0 && len(a.held) < maxHeld {
 		a.held = append(a.held, m)
 	}
 	// A member event goes to the subscribers whose list did not have it.

@@ -6,9 +6,15 @@
 //
 //	root
 //	├── herald-api                 apiActor: routes API queries to apps by key
-//	└── herald-app-{key}           appActor: one per configured app
-//	    ├── conn-{n}               connectionActor: one per socket
-//	    └── ch-{n}                 channelActor: one per occupied channel
+//	├── herald-app-{key}           appActor: one per configured app
+//	│   ├── conn-{n}               connectionActor: one per socket
+//	│   ├── ch-{n}                 channelActor (single node) or clusterChannelActor
+//	│   │                          (cluster: the node-local half): one per occupied channel
+//	│   └── $n                     channelsGatherer (cluster): one per GET /channels
+//	├── herald-node                nodeActor (cluster): takes the grains' Deliver and
+//	│                              the other nodes' UserDeliver and ChannelsQuery
+//	└── (cluster kind herald-channel) channelGrain: one per (app, channel) in the
+//	                               cluster, and per watched user (#watch-{id})
 //
 // # Who talks to whom
 //
@@ -21,6 +27,16 @@
 //	channel ──ChannelStats──► app            (counts for queries; idle → app stops it)
 //	channel ──facts (ChannelOccupied, MemberAdded, …)──► the app's webhook actor
 //	channel, connection ──Outbound.Send/SendShared──► socket (transport)
+//
+// In a cluster (cluster.go, docs/cluster.md) the counting moves to the
+// grains; every message that crosses a node is a clusterpb protobuf:
+//
+//	cluster channel ──NodeState, JoinCheck, Publish (client events)──► grain
+//	app ──Publish (API events), InfoRequest──► grain
+//	grain ──Deliver (events, member events, subscription_count)──► every node's node actor ──► app ──► cluster channel
+//	app ──UserDeliver──► every node's node actor ──► app (its user index)
+//	gatherer ──ChannelsQuery──► every node's node actor ──Forward──► app
+//	grain ──facts──► its node's webhook actor of the app
 //
 // # Rules
 //
