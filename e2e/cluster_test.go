@@ -480,6 +480,62 @@ backend nodes_api
 		t.Fatalf("only %d reconnects for %d members over three restarts", reconnects, len(rs))
 	}
 	t.Logf("rolling restart of 3 nodes: %d reconnects through haproxy, no member or vacancy event seen, member_added once per user", reconnects)
+
+	// Node loss: a member connected only to the third node (not through the
+	// load balancer) goes with it, once, for clients and webhooks; the
+	// roamers on it come back elsewhere and nobody sees them leave; the
+	// channel never looks vacated.
+	lost := nodes[2]
+	solo := pushertest.Connect(t, "ws://"+lost.ws, app1.Key, app1.Secret)
+	solo.SubscribePresence("presence-lb", "solo", nil)
+	waitFor(t, 10*time.Second, func() bool { return hooks.count("member_added", "presence-lb") == 7 })
+	for _, r := range rs {
+		drain(r)
+		r.seen, r.closes = nil, nil
+	}
+	killed := time.Now()
+	if err := lost.p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := killed.Add(20 * time.Second); hooks.count("member_removed", "presence-lb") == 0; time.Sleep(50 * time.Millisecond) {
+		for _, r := range rs {
+			if drain(r) {
+				join(r)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no member_removed webhook within 20s of the kill")
+		}
+	}
+	converged := time.Since(killed)
+	time.Sleep(6 * time.Second) // anything else would show within the grace window
+	for _, r := range rs {
+		if drain(r) {
+			join(r)
+		}
+	}
+	for _, r := range rs {
+		for _, ev := range r.seen {
+			if ev != pusher.EventMemberRemoved+" solo" {
+				t.Errorf("%s saw %s after the kill", r.user, ev)
+			}
+		}
+	}
+	if n := hooks.count("member_removed", "presence-lb"); n != 1 {
+		t.Errorf("member_removed %d times after the kill, want once (solo)", n)
+	}
+	if n := hooks.count("channel_vacated", "presence-lb") + hooks.count("channel_occupied", "presence-lb"); n != 1 {
+		t.Errorf("occupancy webhooks %d, want only the first channel_occupied", n)
+	}
+	code, res = api.Call("GET", "/apps/"+app1.ID+"/channels/presence-lb", url.Values{"info": {"user_count"}}, nil)
+	if code != 200 || res["user_count"] != float64(6) {
+		t.Fatalf("after the kill: %d %v", code, res)
+	}
+	api.Trigger("presence-lb", "after-kill", "1", nil)
+	for _, r := range rs {
+		r.c.Expect("after-kill")
+	}
+	t.Logf("node loss behind haproxy: member_removed (webhook) %s after SIGKILL, once, for the member only on that node", converged.Round(time.Millisecond))
 }
 
 func waitFor(t *testing.T, within time.Duration, cond func() bool) {
