@@ -287,19 +287,50 @@ type lbNode struct {
 
 func (n *lbNode) start(t *testing.T) {
 	t.Helper()
+	if err := n.tryStart(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryStart starts the node and waits for /readyz (usable off the test's
+// goroutine: it reports instead of failing the test).
+func (n *lbNode) tryStart(t *testing.T) error {
 	n.p = startProc(t, nil, n.bin, "--config", n.cfg)
-	waitHTTP(t, "http://"+n.api+"/readyz", n.p)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if res, err := http.Get("http://" + n.api + "/readyz"); err == nil { //nolint:gosec // G107: a loopback URL this test made
+			_ = res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-n.p.done:
+			n.p.done <- err
+			return fmt.Errorf("node %s exited (%v) before it was ready:\n%s", n.api, err, n.p.output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("node %s not ready within 20s:\n%s", n.api, n.p.output())
+		}
+	}
 }
 
 // stop sends SIGTERM and waits for the process to exit.
 func (n *lbNode) stop(t *testing.T) {
 	t.Helper()
+	if err := n.tryStop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (n *lbNode) tryStop() error {
 	_ = n.p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-n.p.done:
 		n.p.done <- err // for the cleanup registered at start
+		return nil
 	case <-time.After(20 * time.Second):
-		t.Fatalf("node %s did not stop within 20s:\n%s", n.api, n.p.output())
+		return fmt.Errorf("node %s did not stop within 20s:\n%s", n.api, n.p.output())
 	}
 }
 
@@ -383,8 +414,46 @@ backend nodes_api
 	waitHTTP(t, "http://"+lbAPI+"/readyz", lb)
 	api := pushertest.API{T: t, Base: "http://" + lbAPI, ID: app1.ID, Key: app1.Key, Secret: app1.Secret}
 
-	// Real pusher-js clients and the official SDK, through haproxy.
-	runNodeAt(t, requireNode(t), lbWS, lbAPI, []string{"cluster/lb.test.mjs"})
+	// Real pusher-js clients and the official SDK, through haproxy; the
+	// rolling-restart file restarts the nodes through a control endpoint.
+	var ctlMu sync.Mutex
+	ctl := http.NewServeMux()
+	ctl.HandleFunc("POST /restart/{i}", func(w http.ResponseWriter, r *http.Request) {
+		ctlMu.Lock()
+		defer ctlMu.Unlock()
+		var i int
+		if _, err := fmt.Sscan(r.PathValue("i"), &i); err != nil || i < 0 || i >= len(nodes) {
+			http.Error(w, "no such node", http.StatusNotFound)
+			return
+		}
+		if err := nodes[i].tryStop(); err != nil {
+			t.Error(err)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if err := nodes[i].tryStart(t); err != nil {
+			t.Error(err)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		time.Sleep(500 * time.Millisecond) // haproxy's health check sees it back
+	})
+	ctlLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctlSrv := &http.Server{Handler: ctl, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: time.Minute}
+	go func() { _ = ctlSrv.Serve(ctlLn) }() // ends at Close below
+	t.Cleanup(func() { _ = ctlSrv.Close() })
+	runNodeAt(t, requireNode(t), lbWS, lbAPI, []string{"cluster/lb.test.mjs", "cluster/restart.test.mjs"},
+		"HERALD_CONTROL_URL=http://"+ctlLn.Addr().String())
+	for _, name := range []string{"member_removed", "channel_vacated"} {
+		for _, e := range hooks.events {
+			if e.Name == name && strings.HasPrefix(e.Channel, "presence-rolling") {
+				t.Errorf("%s webhook for %s during pusher-js's rolling restart", name, e.Channel)
+			}
+		}
+	}
 
 	// Six members join through the load balancer, so they spread over the
 	// nodes; each sees the others join.

@@ -80,8 +80,9 @@ func runNode(t *testing.T, node string, h *herald.Herald, files []string) {
 }
 
 // runNodeAt runs node --test on files against the broker (or load
-// balancer) at ws and api (host:port each).
-func runNodeAt(t *testing.T, node, ws, api string, files []string) {
+// balancer) at ws and api (host:port each), with extraEnv added to its
+// environment.
+func runNodeAt(t *testing.T, node, ws, api string, files []string, extraEnv ...string) {
 	t.Helper()
 	wsHost, wsPort, err := net.SplitHostPort(ws)
 	if err != nil {
@@ -119,6 +120,7 @@ func runNodeAt(t *testing.T, node, ws, api string, files []string) {
 		"NO_COLOR=1",
 		"FORCE_COLOR=0",
 	)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	killGroupOnCancel(cmd)
 	cmd.WaitDelay = 10 * time.Second
 

@@ -37,3 +37,62 @@ func TestHistQuantiles(t *testing.T) {
 		}
 	}
 }
+
+// With --nodes, every channel has subscribers and events on every node,
+// evenly, whatever the node and channel counts (2 nodes and 10 channels
+// included, where connection i mod nodes would put each channel on one
+// node).
+func TestNodeOfSpreadsEveryChannelOverEveryNode(t *testing.T) {
+	for _, tc := range []struct{ conns, channels, nodes int }{
+		{2000, 10, 3}, {2000, 10, 2}, {2000, 10, 5}, {300, 7, 3}, {1000, 1, 4},
+	} {
+		perNode := make([]int, tc.nodes)
+		perChan := make([][]int, tc.channels)
+		for c := range perChan {
+			perChan[c] = make([]int, tc.nodes)
+		}
+		for g := 0; g < tc.conns; g++ { // as pool.connect: subscriber g/channels of channel g mod channels
+			ch := g % tc.channels
+			n := nodeOf(g/tc.channels, ch, tc.nodes)
+			perNode[n]++
+			perChan[ch][n]++
+		}
+		for c, counts := range perChan {
+			lo, hi := counts[0], counts[0]
+			for _, k := range counts {
+				lo, hi = min(lo, k), max(hi, k)
+			}
+			if lo == 0 || hi-lo > 1 {
+				t.Errorf("%+v: channel %d's subscribers per node %v", tc, c, counts)
+			}
+		}
+		lo, hi := perNode[0], perNode[0]
+		for _, k := range perNode {
+			lo, hi = min(lo, k), max(hi, k)
+		}
+		if hi-lo > tc.nodes {
+			t.Errorf("%+v: connections per node %v", tc, perNode)
+		}
+	}
+}
+
+// A cluster's ports are distinct, loopback, and below the ephemeral range
+// that outgoing connections take them from.
+func TestStablePorts(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 5; i++ {
+		ports, err := stablePorts(3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ports {
+			if err := checkLoopback(p); err != nil {
+				t.Error(err)
+			}
+			if seen[p] {
+				t.Errorf("port %s handed out twice", p)
+			}
+			seen[p] = true
+		}
+	}
+}

@@ -98,6 +98,13 @@ func dataInt(b []byte, name string) (int64, bool) {
 	return v, n > 0
 }
 
+// nodeOf spreads a channel's subscribers, and its events, round-robin
+// over n nodes: the k-th of channel ch goes to node (k+ch) mod n. Every
+// channel with at least n subscribers (events) has them on every node,
+// whatever n and the channel count, and consecutive connections
+// (publishes) land on consecutive nodes.
+func nodeOf(k, ch, n int) int { return (k + ch) % n }
+
 // bitset records seen sequence numbers.
 type bitset []uint64
 
@@ -243,7 +250,11 @@ func (p *pool) connect(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			conn, _, err := gws.NewClient(c, clientOption(cfg.URL, sourceIP(g), cfg.ReadBuffer))
+			url := cfg.URL
+			if len(cfg.URLs) > 0 {
+				url = cfg.URLs[nodeOf(g/cfg.Channels, c.ch, len(cfg.URLs))]
+			}
+			conn, _, err := gws.NewClient(c, clientOption(url, sourceIP(g), cfg.ReadBuffer))
 			if err != nil {
 				p.failed.Add(1)
 				p.noteErr("dial: " + err.Error())

@@ -24,6 +24,7 @@ func init() {
 		timeout: func() time.Duration {
 			return 90*time.Second + *warmup + *duration + *drain + time.Duration(*conns)*5*time.Millisecond
 		},
+		cluster: true,
 		run: func(r *runner) error {
 			return runFanout(r, *conns, *channels, *rate, *duration, *warmup, *drain, *payload, *publishers)
 		},
@@ -50,6 +51,10 @@ func init() {
 			{"server_cpu_us_per_delivery", "server CPU per delivery (µs)", "%.2f"},
 			{"client_cpu_us_per_delivery", "generator CPU per delivery (µs)", "%.2f"},
 			{"server_rss_mib", "server RSS at the end (MiB)", "%.1f"},
+			{"nodes", "nodes (server CPU, RSS: their sums)", "%.0f"},
+			{"node_cpu_pct_max", "busiest node CPU (% of one core)", "%.1f"},
+			{"node_cpu_pct_min", "least busy node CPU (% of one core)", "%.1f"},
+			{"etcd_cpu_pct", "etcd CPU (% of one core, not summed)", "%.1f"},
 		},
 	}
 }
@@ -62,17 +67,21 @@ func runFanout(r *runner, conns, channels int, rate float64, duration, warmup, d
 	var acc *accepted
 	var ws *workerSet
 	pub := newPublisher(r.srv.API, r.appID, r.key, r.secret, publishers, payload)
+	cluster := len(r.fleet.nodes) > 1
+	if cluster {
+		pub.spread(r.apiAddrs())
+	}
 	r.status = func() string {
 		if ws == nil {
 			return "starting"
 		}
 		s := ws.Stat()
-		sm := r.srv.Sample()
+		sm := r.fleet.Sample()
 		return fmt.Sprintf("%s: subscribed %d/%d published %d (err %d) delivered %d server RSS %.0f MiB",
 			phase, s.Subscribed, conns, pub.ok.Load(), pub.failed.Load(), s.Delivered, float64(sm.RSS)/(1<<20))
 	}
 	phase = "connecting"
-	ws, err := startWorkers(r.wsURL(), conns, channels, r.procs, workerConfig{ReadBuffer: 4096})
+	ws, err := startWorkers(r.wsURL(), conns, channels, r.procs, workerConfig{ReadBuffer: 4096, URLs: r.wsURLs()})
 	if err != nil {
 		return err
 	}
@@ -96,16 +105,29 @@ func runFanout(r *runner, conns, channels int, rate float64, duration, warmup, d
 
 	phase = "measuring"
 	acc = newAccepted(channels)
-	s0, c0 := r.srv.Sample(), ws.CPU()+selfCPU()
-	profDone := make(chan error, 1)
+	nodes0, c0 := r.fleet.Samples(), ws.CPU()+selfCPU()
+	var etcd0 procSample
+	if r.fleet.etcd != nil {
+		etcd0, _ = readProc(r.fleet.etcd.PID)
+	}
+	profNames := []string{"cpu"}
+	if cluster {
+		profNames = nil
+		for i := range r.fleet.nodes {
+			profNames = append(profNames, fmt.Sprintf("cpu-node%d", i+1))
+		}
+	}
+	profDone := make(chan error, len(profNames))
 	if r.profile != "" {
-		go func() {
-			secs := int(duration.Seconds())
-			if secs < 1 {
-				secs = 1
-			}
-			profDone <- r.srv.Profile(fmt.Sprintf("profile?seconds=%d", secs), r.profilePath("cpu"), duration+30*time.Second)
-		}()
+		for i, pn := range profNames {
+			go func() {
+				secs := int(duration.Seconds())
+				if secs < 1 {
+					secs = 1
+				}
+				profDone <- r.fleet.nodes[i].Profile(fmt.Sprintf("profile?seconds=%d", secs), r.profilePath(pn), duration+30*time.Second)
+			}()
+		}
 	}
 	sent, lag := paced(r.ctx, pub, eventMeasured, rate, duration, channels, publishers, acc)
 	pubEnd := time.Now()
@@ -126,12 +148,24 @@ func runFanout(r *runner, conns, channels int, rate float64, duration, warmup, d
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s1, c1 := r.srv.Sample(), ws.CPU()+selfCPU()
+	nodes1, c1 := r.fleet.Samples(), ws.CPU()+selfCPU()
+	var etcd1 procSample
+	if r.fleet.etcd != nil {
+		etcd1, _ = readProc(r.fleet.etcd.PID)
+	}
+	s0, s1 := sumSamples(nodes0), sumSamples(nodes1)
 	if r.profile != "" {
-		if err := <-profDone; err != nil {
-			r.errorf("cpu profile: %v", err)
-		} else {
-			r.res.Profiles = append(r.res.Profiles, r.profilePath("cpu"))
+		failed := false
+		for range profNames {
+			if err := <-profDone; err != nil {
+				r.errorf("cpu profile: %v", err)
+				failed = true
+			}
+		}
+		if !failed {
+			for _, pn := range profNames {
+				r.res.Profiles = append(r.res.Profiles, r.profilePath(pn))
+			}
 		}
 	}
 	phase = "tallying"
@@ -175,5 +209,38 @@ func runFanout(r *runner, conns, channels int, rate float64, duration, warmup, d
 		r.metric("client_cpu_us_per_delivery", (c1-c0).Seconds()*1e6/delivered)
 	}
 	r.metric("server_rss_mib", float64(s1.RSS)/(1<<20))
+	if cluster {
+		r.metric("nodes", float64(len(nodes1)))
+		for i := range nodes1 {
+			if !r.fleet.nodes[i].Alive() { // no reading at the end; the run reports its exit
+				continue
+			}
+			pct := 100 * (nodes1[i].CPU - nodes0[i].CPU).Seconds() / window
+			r.metric(fmt.Sprintf("node%d_cpu_pct", i+1), pct)
+			r.metric(fmt.Sprintf("node%d_rss_mib", i+1), float64(nodes1[i].RSS)/(1<<20))
+			if mx, ok := r.res.Metrics["node_cpu_pct_max"]; !ok || pct > mx {
+				r.metric("node_cpu_pct_max", pct)
+			}
+			if mn, ok := r.res.Metrics["node_cpu_pct_min"]; !ok || pct < mn {
+				r.metric("node_cpu_pct_min", pct)
+			}
+		}
+		r.metric("etcd_cpu_pct", 100*(etcd1.CPU-etcd0.CPU).Seconds()/window)
+	}
 	return nil
+}
+
+// sumSamples adds the CPU, RSS and threads of several processes read at
+// about the same time (At is the first one's).
+func sumSamples(ps []procSample) procSample {
+	var sum procSample
+	for i, p := range ps {
+		if i == 0 {
+			sum.At = p.At
+		}
+		sum.CPU += p.CPU
+		sum.RSS += p.RSS
+		sum.Threads += p.Threads
+	}
+	return sum
 }

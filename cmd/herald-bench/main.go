@@ -13,7 +13,10 @@
 // By default a scenario builds and starts its own server (--server herald
 // or baseline) on free loopback ports and stops it after the run, so each
 // run measures a freshly started process. --server external measures a
-// server already running (--ws, --api, --pid). A progress line goes to
+// server already running (--ws, --api, --pid). fanout --nodes N (N > 1)
+// starts a Herald cluster instead: Debian's etcd and N servers on loopback,
+// subscribers and publishes spread round-robin over the nodes, server CPU
+// and RSS summed over them (cluster.go). A progress line goes to
 // stderr while it runs; the summary table (or --json) to stdout. Every run
 // is bounded by --timeout.
 package main
@@ -66,7 +69,8 @@ func usage() {
 
   fanout   N connections over C channels, R events/s through the signed HTTP API:
            delivery latency from a timestamp in the payload, deliveries/s,
-           missing and duplicate deliveries, server CPU per delivery
+           missing and duplicate deliveries, server CPU per delivery;
+           --nodes N: against a Herald cluster of N nodes (etcd on loopback)
   idle     N subscribed connections held: marginal RSS per connection
   churn    connect+subscribe+disconnect per second: server CPU per connection,
            RSS and goroutines after the run
@@ -99,7 +103,8 @@ type result struct {
 type runner struct {
 	ctx     context.Context
 	name    string
-	srv     *server
+	srv     *server // the server; in a cluster, its first node
+	fleet   *fleet  // every server process of the run (one, or the cluster's nodes)
 	res     *result
 	appID   string
 	key     string
@@ -112,6 +117,28 @@ type runner struct {
 
 func (r *runner) wsURL() string {
 	return "ws://" + r.srv.WS + "/app/" + r.key + "?protocol=7&client=herald-bench&version=1.0"
+}
+
+// wsURLs is every node's WebSocket URL when the run has more than one
+// node, nil otherwise.
+func (r *runner) wsURLs() []string {
+	if len(r.fleet.nodes) < 2 {
+		return nil
+	}
+	var out []string
+	for _, s := range r.fleet.nodes {
+		out = append(out, "ws://"+s.WS+"/app/"+r.key+"?protocol=7&client=herald-bench&version=1.0")
+	}
+	return out
+}
+
+// apiAddrs is every node's API host:port.
+func (r *runner) apiAddrs() []string {
+	var out []string
+	for _, s := range r.fleet.nodes {
+		out = append(out, s.API)
+	}
+	return out
 }
 
 func (r *runner) metric(k string, v float64) { r.res.Metrics[k] = v }
@@ -165,6 +192,7 @@ type scenario struct {
 	run     func(r *runner) error
 	table   []metricDef          // summary table rows
 	timeout func() time.Duration // default bound from the flags
+	cluster bool                 // takes --nodes: runs against a Herald cluster it starts
 }
 
 var scenarios = map[string]*scenario{}
@@ -189,6 +217,11 @@ func runScenario(name string, args []string) error {
 	var serverEnv multiFlag
 	fs.Var(&serverEnv, "server-env", "`KEY=VALUE` added to the environment of a server this tool starts (repeatable; e.g. GODEBUG=..., GOGC=...)")
 	profile := fs.String("profile", "", "directory to write the server's CPU profile of the measured phase (and heap profile for idle) into")
+	nodes := new(int)
+	*nodes = 1
+	if sc.cluster {
+		fs.IntVar(nodes, "nodes", 1, "herald: start a cluster of N nodes (Debian's etcd and N servers on loopback; subscribers and publishes spread over them round-robin; server CPU and RSS summed over the nodes); 1: one server, no cluster")
+	}
 	sc.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -199,9 +232,18 @@ func runScenario(name string, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
+	if *nodes < 1 {
+		return fmt.Errorf("--nodes %d: need at least 1", *nodes)
+	}
+	if *nodes > 1 && *kind != "herald" {
+		return fmt.Errorf("--nodes %d needs --server herald (a cluster this tool starts)", *nodes)
+	}
 	bound := *timeout
 	if bound <= 0 {
 		bound = sc.timeout()
+		if *nodes > 1 { // etcd, the nodes' start (in parallel) and stop
+			bound += 60 * time.Second
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
@@ -224,18 +266,23 @@ func runScenario(name string, args []string) error {
 			if *kind != "external" {
 				return
 			}
+		case "nodes":
+			if *nodes == 1 { // the default: a single server, as before --nodes existed
+				return
+			}
 		}
 		res.Params[f.Name] = f.Value.String()
 	})
-	srv, err := startServer(ctx, serverOpts{Kind: *kind, Bin: *bin, WS: *ws, API: *api, PID: *pid, Debug: *dbg, GOMAXPROCS: *gmp, Env: serverEnv})
+	fl, err := startFleet(ctx, serverOpts{Kind: *kind, Bin: *bin, WS: *ws, API: *api, PID: *pid, Debug: *dbg, GOMAXPROCS: *gmp, Env: serverEnv}, *nodes)
 	if err != nil {
 		return err
 	}
-	defer srv.Stop()
+	defer fl.Stop()
+	srv := fl.nodes[0]
 	if st, ok := srv.Stats(false); ok {
 		res.Machine.GOMAXPROCS = fmt.Sprintf("server %d, generator %s", st.GOMAXPROCS, res.Machine.GOMAXPROCS)
 	}
-	r := &runner{ctx: ctx, name: name, srv: srv, res: res, appID: *appID, key: *key, secret: *secret,
+	r := &runner{ctx: ctx, name: name, srv: srv, fleet: fl, res: res, appID: *appID, key: *key, secret: *secret,
 		procs: *procs, quiet: *quiet, profile: *profile, status: func() string { return "" }}
 	if r.profile != "" {
 		if err := os.MkdirAll(r.profile, 0o755); err != nil { //nolint:gosec // G703: the --profile directory the user asked for
@@ -252,8 +299,8 @@ func runScenario(name string, args []string) error {
 	if runErr != nil {
 		r.errorf("%v", runErr)
 	}
-	if !srv.Alive() {
-		r.errorf("the server exited during the run")
+	for _, d := range fl.Dead() {
+		r.errorf("%s exited during the run", d)
 	}
 	res.Seconds = time.Since(res.Started).Seconds()
 	if *asJSON {

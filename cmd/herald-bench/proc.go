@@ -92,9 +92,12 @@ type server struct {
 	WS    string // host:port
 	API   string
 	Debug string // host:port of bench/benchdebug; "" if none
-	cmd   *exec.Cmd
-	log   *os.File
-	done  chan error
+	// readyPath is the API path that answers 200 once the server is
+	// ready: /healthz alone, /readyz in a cluster (membership joined).
+	readyPath string
+	cmd       *exec.Cmd
+	log       *os.File
+	done      chan error
 }
 
 // serverOpts say which server to run and how.
@@ -133,7 +136,15 @@ func startServer(ctx context.Context, o serverOpts) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{Kind: o.Kind, WS: ports[0], API: ports[1], Debug: ports[2], done: make(chan error, 1)}
+	return launchServer(ctx, bin, o, ports, "/healthz", 15*time.Second)
+}
+
+// launchServer starts bin on three free loopback ports (WebSocket, API,
+// debug) and waits up to wait for readyPath on its API port to answer 200
+// and its WebSocket port to accept.
+func launchServer(ctx context.Context, bin string, o serverOpts, ports []string, readyPath string, wait time.Duration) (*server, error) {
+	var err error
+	s := &server{Kind: o.Kind, WS: ports[0], API: ports[1], Debug: ports[2], readyPath: readyPath, done: make(chan error, 1)}
 	env := []string{}
 	for _, kv := range os.Environ() {
 		// Herald refuses unknown HERALD_ variables, and ours must win.
@@ -164,7 +175,7 @@ func startServer(ctx context.Context, o serverOpts) (*server, error) {
 	}
 	s.PID = s.cmd.Process.Pid
 	go func() { s.done <- s.cmd.Wait() }()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		if err := ctx.Err(); err != nil {
 			s.Stop()
@@ -184,7 +195,7 @@ func startServer(ctx context.Context, o serverOpts) (*server, error) {
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
-			return nil, fmt.Errorf("%s did not start within 15s; log:\n%s", o.Kind, tail(s.log.Name()))
+			return nil, fmt.Errorf("%s did not start within %s; log:\n%s", o.Kind, wait, tail(s.log.Name()))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -192,7 +203,7 @@ func startServer(ctx context.Context, o serverOpts) (*server, error) {
 
 func (s *server) ready() bool {
 	c := http.Client{Timeout: time.Second}
-	res, err := c.Get("http://" + s.API + "/healthz")
+	res, err := c.Get("http://" + s.API + s.readyPath)
 	if err != nil {
 		return false
 	}

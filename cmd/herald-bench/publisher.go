@@ -22,6 +22,7 @@ import (
 type publisher struct {
 	client      *http.Client
 	base, path  string
+	bases       []string // a cluster's API bases: publish spreads events over them (nodeOf)
 	key, secret string
 	pad         string
 	ok, failed  atomic.Int64
@@ -69,17 +70,32 @@ func (p *publisher) body(name string, ch, seq int, t int64) []byte {
 	return append(b, '}')
 }
 
+// spread makes publish send event seq of channel ch to the API at
+// apis[nodeOf(seq, ch, len(apis))]: round-robin over a cluster's nodes.
+func (p *publisher) spread(apis []string) {
+	p.bases = nil
+	for _, a := range apis {
+		p.bases = append(p.bases, "http://"+a)
+	}
+}
+
 // publish sends one event; it returns whether the server accepted it.
 func (p *publisher) publish(name string, ch, seq int) bool {
 	start := time.Now()
-	return p.send(p.body(name, ch, seq, start.UnixNano()), start)
+	base := p.base
+	if len(p.bases) > 1 {
+		base = p.bases[nodeOf(seq, ch, len(p.bases))]
+	}
+	return p.sendTo(base, p.body(name, ch, seq, start.UnixNano()), start)
 }
 
 // send posts one /events body, signed at start; it returns whether the
 // server accepted it.
-func (p *publisher) send(body []byte, start time.Time) bool {
+func (p *publisher) send(body []byte, start time.Time) bool { return p.sendTo(p.base, body, start) }
+
+func (p *publisher) sendTo(base string, body []byte, start time.Time) bool {
 	q := pusher.SignREST(p.key, p.secret, http.MethodPost, p.path, nil, body, start)
-	req, err := http.NewRequest(http.MethodPost, p.base+p.path+"?"+q.Encode(), bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, base+p.path+"?"+q.Encode(), bytes.NewReader(body))
 	if err != nil {
 		p.fail(err.Error())
 		return false

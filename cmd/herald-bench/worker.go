@@ -26,13 +26,16 @@ import (
 //	                 after finish, {"type":"closed"} after close.
 
 type workerConfig struct {
-	URL             string `json:"url"` // ws://host:port/app/key?protocol=7
-	Conns           int    `json:"conns"`
-	Offset          int    `json:"offset"` // global index of the first connection
-	Channels        int    `json:"channels"`
-	ReadBuffer      int    `json:"read_buffer"`
-	DialConcurrency int    `json:"dial_concurrency"`
-	SubscribeWait   string `json:"subscribe_wait"`
+	URL string `json:"url"` // ws://host:port/app/key?protocol=7
+	// URLs, when set, are the nodes of a cluster: the k-th subscriber of
+	// channel c dials URLs[(k+c) mod len(URLs)] (see nodeOf).
+	URLs            []string `json:"urls,omitempty"`
+	Conns           int      `json:"conns"`
+	Offset          int      `json:"offset"` // global index of the first connection
+	Channels        int      `json:"channels"`
+	ReadBuffer      int      `json:"read_buffer"`
+	DialConcurrency int      `json:"dial_concurrency"`
+	SubscribeWait   string   `json:"subscribe_wait"`
 }
 
 type workerStat struct {
