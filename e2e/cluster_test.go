@@ -306,7 +306,7 @@ func (n *lbNode) tryStart(t *testing.T) error {
 		select {
 		case err := <-n.p.done:
 			n.p.done <- err
-			return fmt.Errorf("node %s exited (%v) before it was ready:\n%s", n.api, err, n.p.output())
+			return fmt.Errorf("node %s exited (%w) before it was ready:\n%s", n.api, err, n.p.output())
 		default:
 		}
 		if time.Now().After(deadline) {
