@@ -82,6 +82,10 @@ func TestClusterOneLogicalBroker(t *testing.T) {
 	if code != 200 || res["user_count"] != float64(2) || res["subscription_count"] != float64(3) {
 		t.Fatalf("channel info from A: %d %v", code, res)
 	}
+	code, res = c.api.Call("GET", "/apps/"+testID+"/channels/presence-room/users", nil, nil)
+	if users, _ := res["users"].([]any); code != 200 || len(users) != 2 {
+		t.Fatalf("users from C: %d %v", code, res)
+	}
 
 	// Client events reach the other nodes' subscribers, never the sender.
 	bob.Send(map[string]any{"event": "client-typing", "channel": "presence-room", "data": map[string]any{"on": true}})

@@ -24,6 +24,17 @@ test('a trigger through any node reaches every subscriber on every node once, in
   }
   await waitFor(() => got.every((g) => g.length >= 10), undefined, 'ten events at every client');
   for (const g of got) assert.deepEqual(g, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+
+  // batch_events too, excluding a socket on whatever node it is.
+  const excluded = clients.list[1].connection.socket_id;
+  const res = await sdk.triggerBatch([
+    { channel: name, name: 'item', data: { n: 10 } },
+    { channel: name, name: 'item', data: { n: 11 }, socket_id: excluded },
+  ]);
+  assert.equal(res.status, 200);
+  await waitFor(() => got[0].length === 12 && got[2].length === 12 && got[3].length === 12, undefined, 'the batch');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.deepEqual(got[1].slice(10), [10], 'the excluded socket got only the first');
 });
 
 test('presence is one member list across the nodes, and client events cross them', async (t) => {
