@@ -243,15 +243,22 @@ func (a *channelActor) onUsers(ctx actor.Context) {
 // broadcast writes frame, encoded once, to every subscriber but the socket
 // whose id is except.
 func (a *channelActor) broadcast(frame []byte, except string) {
-	if len(a.subs) == 0 {
+	broadcast(a.app.fanout, a.subs, frame, except, 0)
+}
+
+// broadcast writes frame, shared once through fanout, to every subscriber
+// in subs but the socket whose id is except and those whose member list
+// already had member event seq (fromSeq ≥ seq; 0: not a member event).
+// Both kinds of channel actor fan out through it.
+func broadcast(fanout Fanout, subs []*subscriber, frame []byte, except string, seq uint64) {
+	if len(subs) == 0 {
 		return
 	}
-	sh := a.app.fanout.Share(frame)
-	for _, s := range a.subs {
-		if except != "" && s.socketID == except {
-			continue
+	sh := fanout.Share(frame)
+	for _, s := range subs {
+		if (except == "" || s.socketID != except) && (seq == 0 || s.fromSeq < seq) {
+			s.out.SendShared(sh)
 		}
-		s.out.SendShared(sh)
 	}
 	sh.Release()
 }

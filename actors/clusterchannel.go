@@ -315,36 +315,11 @@ func (a *clusterChannelActor) onPublish(m *Publish) {
 	case m.MemberRemoved != "":
 		delete(a.known, m.MemberRemoved)
 	}
-	if m.MemberSeq == 0 {
-		a.broadcast(m.Frame, m.Except)
-		return
-	}
-	if len(a.pending) > 0 && len(a.held) < maxHeld {
+	if m.MemberSeq > 0 && len(a.pending) > 0 && len(a.held) < maxHeld {
 		a.held = append(a.held, m)
 	}
 	// A member event goes to the subscribers whose list did not have it.
-	sh := a.app.fanout.Share(m.Frame)
-	for _, s := range a.subs {
-		if s.fromSeq < m.MemberSeq && (m.Except == "" || s.socketID != m.Except) {
-			s.out.SendShared(sh)
-		}
-	}
-	sh.Release()
-}
-
-// broadcast writes frame, encoded once, to every local subscriber but the
-// socket whose id is except.
-func (a *clusterChannelActor) broadcast(frame []byte, except string) {
-	if len(a.subs) == 0 {
-		return
-	}
-	sh := a.app.fanout.Share(frame)
-	for _, s := range a.subs {
-		if except == "" || s.socketID != except {
-			s.out.SendShared(sh)
-		}
-	}
-	sh.Release()
+	broadcast(a.app.fanout, a.subs, m.Frame, m.Except, m.MemberSeq)
 }
 
 // report gives the app this node's counts (for stopping an idle channel;

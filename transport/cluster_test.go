@@ -20,12 +20,17 @@ import (
 	"github.com/herald-push/herald/transport"
 )
 
-func startClusterBrokers(t *testing.T, n int) []*broker {
+// startClusterBrokers starts n brokers as one cluster, the test app
+// changed by mut (if any).
+func startClusterBrokers(t *testing.T, n int, mut ...func(*actors.AppConfig)) []*broker {
 	t.Helper()
 	agent := test.NewInMemAgent()
 	var bs []*broker
 	for i := 0; i < n; i++ {
 		bs = append(bs, startBroker(t, func(ac *actors.Config, _ *transport.Config) {
+			for _, m := range mut {
+				m(&ac.Apps[0])
+			}
 			ac.Cluster = &actors.ClusterConfig{Name: "herald-test", Provider: test.NewTestProvider(agent),
 				Listen: "127.0.0.1:0", Grace: 500 * time.Millisecond}
 		}))
@@ -256,15 +261,7 @@ func TestClusterChannelsList(t *testing.T) {
 
 // subscription_count counts the subscribers of every node.
 func TestClusterSubscriptionCount(t *testing.T) {
-	agent := test.NewInMemAgent()
-	var nodes []*broker
-	for i := 0; i < 2; i++ {
-		nodes = append(nodes, startBroker(t, func(ac *actors.Config, _ *transport.Config) {
-			ac.Apps[0].SubscriptionCount = true
-			ac.Cluster = &actors.ClusterConfig{Name: "herald-count", Provider: test.NewTestProvider(agent),
-				Listen: "127.0.0.1:0", Grace: 500 * time.Millisecond}
-		}))
-	}
+	nodes := startClusterBrokers(t, 2, func(a *actors.AppConfig) { a.SubscriptionCount = true })
 	first := nodes[0].connect()
 	first.Subscribe("counted")
 	counts := func(c *pushertest.Client, want float64) {
@@ -291,15 +288,7 @@ func TestClusterSubscriptionCount(t *testing.T) {
 // watchers on other nodes hear of the first connection anywhere and (after
 // the grace window) of the last.
 func TestClusterWatchlist(t *testing.T) {
-	agent := test.NewInMemAgent()
-	var nodes []*broker
-	for i := 0; i < 3; i++ {
-		nodes = append(nodes, startBroker(t, func(ac *actors.Config, _ *transport.Config) {
-			ac.Apps[0].Watchlist = true
-			ac.Cluster = &actors.ClusterConfig{Name: "herald-watch", Provider: test.NewTestProvider(agent),
-				Listen: "127.0.0.1:0", Grace: 500 * time.Millisecond}
-		}))
-	}
+	nodes := startClusterBrokers(t, 3, func(a *actors.AppConfig) { a.Watchlist = true })
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	watchEvent := func(cl *pushertest.Client) (string, []string) {
 		t.Helper()
