@@ -106,11 +106,13 @@ func (a *clusterChannelActor) grainPID() *actor.PID {
 
 // sendState sends this node's whole state of the channel to its grain;
 // a re-sync adds the members its subscribers know of.
-func (a *clusterChannelActor) sendState(ctx actor.Context, joined string, resync bool) {
+func (a *clusterChannelActor) sendState(ctx actor.Context, joined string, isResync bool) {
 	a.version++
 	pid := a.grainPID()
-	if pid == nil {
-		a.app.log.Error("channel: no grain", "channel", a.name)
+	if pid == nil { // no owner reachable (the topology is changing): try again
+		a.app.log.Warn("channel: no grain, retrying", "channel", a.name)
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		time.AfterFunc(time.Second, func() { root.Send(self, &resync{}) })
 		return
 	}
 	members := make([]*clusterpb.Member, len(a.members)) // a copy: the grain may be in this process
@@ -119,7 +121,7 @@ func (a *clusterChannelActor) sendState(ctx actor.Context, joined string, resync
 	}
 	st := &clusterpb.NodeState{Node: a.app.node.address(), Subscriptions: int32(len(a.subs)), //nolint:gosec // G115: subscribers of one node
 		Members: members, Version: a.version, Joined: joined}
-	if resync {
+	if isResync {
 		st.Resync = true
 		for id := range a.known {
 			st.Known = append(st.Known, id)
@@ -134,7 +136,11 @@ func (a *clusterChannelActor) onJoin(ctx actor.Context, m *Join) {
 		ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID})
 		return
 	}
-	if a.kind != pusher.Presence && !pusher.IsCache(a.name) {
+	// A public or private channel that already has subscribers here needs
+	// nothing from the grain. The first subscriber on this node waits for
+	// the grain to count the node in (JoinCheck), so that every event
+	// published after its subscription_succeeded reaches this node.
+	if a.kind != pusher.Presence && !pusher.IsCache(a.name) && len(a.subs) > 0 {
 		a.add(ctx, m, "{}", 0)
 		return
 	}
@@ -158,8 +164,9 @@ func (a *clusterChannelActor) onJoin(ctx actor.Context, m *Join) {
 	ctx.ReenterAfter(f, func(res any, err error) { a.onJoinAnswer(ctx, m, res, err) })
 }
 
-// onJoinAnswer completes a presence join with the grain's answer, unless
-// the connection left meanwhile.
+// onJoinAnswer completes a join that asked the grain (presence, cache, or
+// the node's first subscriber) with its answer, unless the connection left
+// meanwhile.
 func (a *clusterChannelActor) onJoinAnswer(ctx actor.Context, m *Join, res any, err error) {
 	if a.pending[m.Conn.Id] != m {
 		ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID}) // it left: only the ack

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
@@ -29,6 +30,15 @@ type userDeliver struct{ *clusterpb.UserDeliver }
 // topologyChanged tells an app that the cluster's members changed.
 type topologyChanged struct{}
 
+// resyncAgain repeats topologyChanged to the apps: placement follows the
+// topology a little after the event, so a re-sync sent at once may reach
+// a grain that is about to move, or find no owner.
+type resyncAgain struct{}
+
+// resyncDelays are when, after a topology change, the apps re-send their
+// states again (states are idempotent: repeats cost one message each).
+var resyncDelays = []time.Duration{time.Second, 3 * time.Second}
+
 func newNodeProps(apps map[string]*actor.PID, log *slog.Logger, opts ...actor.PropsOption) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor { return &nodeActor{apps: apps, log: log} }, opts...)
 }
@@ -45,6 +55,12 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 			ctx.Forward(pid) // the app answers the asking gatherer
 		}
 	case *cluster.ClusterTopology:
+		a.onTopology(ctx)
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		for _, d := range resyncDelays {
+			time.AfterFunc(d, func() { root.Send(self, &resyncAgain{}) })
+		}
+	case *resyncAgain:
 		a.onTopology(ctx)
 	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
 	default:
