@@ -481,8 +481,8 @@ func (a *appActor) onTopologyChanged(ctx actor.Context) {
 // included (server-to-user events and terminations reach a user's
 // connections wherever they are).
 func (a *appActor) toEveryNode(ctx actor.Context, m *clusterpb.UserDeliver) {
-	for _, member := range a.app.node.cluster.MemberList.Members().Members() {
-		ctx.Send(actor.NewPID(member.Address(), NodeActorName), m)
+	for _, pid := range a.app.node.nodeActors() {
+		ctx.Send(pid, m)
 	}
 }
 

@@ -58,8 +58,8 @@ func (g *channelsGatherer) Receive(ctx actor.Context) {
 func (g *channelsGatherer) onStarted(ctx actor.Context) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	g.timer = time.AfterFunc(grainTimeout, func() { root.Send(self, &gatherTimeout{}) })
-	for _, member := range g.app.node.cluster.MemberList.Members().Members() {
-		ctx.Request(actor.NewPID(member.Address(), NodeActorName), &clusterpb.ChannelsQuery{App: g.app.cfg.Key, Prefix: g.prefix})
+	for _, pid := range g.app.node.nodeActors() {
+		ctx.Request(pid, &clusterpb.ChannelsQuery{App: g.app.cfg.Key, Prefix: g.prefix})
 		g.waiting++
 	}
 	if g.waiting == 0 {

@@ -43,6 +43,16 @@ func (n *clusterNode) grainPID(app, channel string) *actor.PID {
 // address is this member's address, where its node actor lives.
 func (n *clusterNode) address() string { return n.cluster.ActorSystem.Address() }
 
+// nodeActors are the node actors of every cluster member, this one included.
+func (n *clusterNode) nodeActors() []*actor.PID {
+	members := n.cluster.MemberList.Members().Members()
+	pids := make([]*actor.PID, len(members))
+	for i, m := range members {
+		pids[i] = actor.NewPID(m.Address(), NodeActorName)
+	}
+	return pids
+}
+
 // channelGrain is the cluster-wide authority of one (app, channel): a
 // Proto.Actor virtual actor (kind GrainKind) living on the node that
 // rendezvous hashing picks. It holds the channel's authority built from

@@ -103,7 +103,7 @@ const (
 // writeLimits bound every socket's queue; one value is shared.
 type writeLimits struct {
 	frames, bytes int
-	onOverflow    func(*socket) // counts and logs a 4100 cut
+	onOverflow    func() // counts and logs a 4100 cut
 }
 
 // outQueue is a socket's queue and its writer's scratch space. A socket
@@ -182,7 +182,7 @@ func (s *socket) enqueue(f outFrame) {
 		s.abortLocked(pusher.CloseOverCapacity, "Over capacity: the client is not reading fast enough")
 		s.mu.Unlock()
 		if s.limits.onOverflow != nil {
-			s.limits.onOverflow(s)
+			s.limits.onOverflow()
 		}
 		return
 	}

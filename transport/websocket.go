@@ -52,7 +52,7 @@ func newWSHandler(b *actors.Broker, cfg Config, log *slog.Logger) *wsHandler {
 		idle:     cfg.ActivityTimeout + cfg.PongTimeout + 10*time.Second,
 		maxConns: cfg.MaxConnections, maxPerIP: cfg.MaxConnectionsPerIP}
 	h.limits = writeLimits{frames: cfg.WriteQueue, bytes: cfg.WriteQueueBytes,
-		onOverflow: func(*socket) { h.warn.note("websocket: socket cut, over capacity (4100)", "write_queue") }}
+		onOverflow: func() { h.warn.note("websocket: socket cut, over capacity (4100)", "write_queue") }}
 	h.upgrader = gws.NewUpgrader(h, &gws.ServerOption{
 		ReadMaxPayloadSize: cfg.MaxMessageSize,
 		ReadBufferSize:     cfg.ReadBufferSize,
