@@ -40,7 +40,11 @@ type appActor struct {
 	cache    *cacheStore           // last event of each cache channel
 	conns    int                   // running connection actors
 	grains   map[string]*actor.PID // cluster mode: channel grains resolved, until the topology changes
-	watch    *watchState           // cluster mode with the watchlist: what this node told the users' grains
+	// cluster mode: what waits for a channel's grain to be resolved (off
+	// the actor: the owner may be a node that just died), in order.
+	resolving map[string][]func(*actor.PID)
+	topology  uint64      // topology changes seen: a grain resolved before the last one is not kept
+	watch     *watchState // cluster mode with the watchlist: what this node told the users' grains
 }
 
 type channelEntry struct {
@@ -92,6 +96,10 @@ func (a *appActor) Receive(ctx actor.Context) {
 		a.onChannelsQuery(ctx, m)
 	case *topologyChanged:
 		a.onTopologyChanged(ctx)
+	case *stateRequest:
+		a.onStateRequest(ctx, m)
+	case *appGrainResolved:
+		a.onGrainResolved(m)
 	case *TerminateUserRequest:
 		a.onTerminateUser(ctx, m)
 	case *TriggerRequest:
@@ -375,13 +383,14 @@ func (a *appActor) onChannels(ctx actor.Context, m *ChannelsRequest) {
 
 func (a *appActor) onChannel(ctx actor.Context, m *ChannelRequest) {
 	if a.app.node != nil {
+		asker := ctx.Sender() // the answer may come in a later turn
 		a.askGrain(ctx, m.Channel, func(info *clusterpb.Info) {
 			res := &ChannelResponse{Info: ChannelInfo{Occupied: info.Subscriptions > 0,
 				Subscriptions: int(info.Subscriptions), Users: int(info.Users)}}
 			if info.CacheEvent != "" {
 				res.Cache = &CachedEvent{Event: info.CacheEvent, Data: info.CacheData, TTL: time.Duration(info.CacheTtlMs) * time.Millisecond}
 			}
-			ctx.Respond(res)
+			ctx.Send(asker, res)
 		})
 		return
 	}
@@ -397,7 +406,8 @@ func (a *appActor) onChannel(ctx actor.Context, m *ChannelRequest) {
 
 func (a *appActor) onUsers(ctx actor.Context, m *UsersRequest) {
 	if a.app.node != nil {
-		a.askGrain(ctx, m.Channel, func(info *clusterpb.Info) { ctx.Respond(&UsersResponse{IDs: info.UserIds}) })
+		asker := ctx.Sender() // the answer may come in a later turn
+		a.askGrain(ctx, m.Channel, func(info *clusterpb.Info) { ctx.Send(asker, &UsersResponse{IDs: info.UserIds}) })
 		return
 	}
 	if e := a.channels[m.Channel]; e != nil && e.info.Occupied {
@@ -427,31 +437,94 @@ func (a *appActor) grain(channel string) *actor.PID {
 	return pid
 }
 
+// appGrainResolved is a channel's grain, resolved off the app actor (nil:
+// no owner answered).
+type appGrainResolved struct {
+	channel  string
+	pid      *actor.PID
+	topology uint64 // a.topology when it was asked
+}
+
+// withGrain runs then, on this actor, with channel's grain: at once when
+// it is known and nothing waits for it, else in order once it is resolved
+// (nil when no owner answered). At most maxHeld wait per channel; beyond,
+// then gets nil at once.
+func (a *appActor) withGrain(ctx actor.Context, channel string, then func(*actor.PID)) {
+	waiting, resolving := a.resolving[channel]
+	switch pid := a.grains[channel]; {
+	case pid != nil && !resolving:
+		then(pid)
+		return
+	case resolving && len(waiting) >= maxHeld:
+		a.app.log.Warn("app: too much waits for a channel's grain", "channel", channel)
+		then(nil)
+		return
+	case resolving:
+		a.resolving[channel] = append(waiting, then)
+		return
+	}
+	if a.resolving == nil {
+		a.resolving = make(map[string][]func(*actor.PID))
+	}
+	a.resolving[channel] = []func(*actor.PID){then}
+	node, key, topology := a.app.node, a.app.cfg.Key, a.topology
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	go func() { // ends with cluster.Get's timeout at the latest
+		root.Send(self, &appGrainResolved{channel: channel, pid: node.grainPID(key, channel), topology: topology})
+	}()
+}
+
+// onGrainResolved keeps the grain resolved, unless one was named since
+// (a grain's StateRequest), and runs what waited for it, in order.
+func (a *appActor) onGrainResolved(m *appGrainResolved) {
+	waiting := a.resolving[m.channel]
+	delete(a.resolving, m.channel)
+	pid := a.grains[m.channel]
+	if pid == nil {
+		pid = m.pid
+		if pid != nil && m.topology == a.topology {
+			if a.grains == nil {
+				a.grains = make(map[string]*actor.PID)
+			}
+			a.grains[m.channel] = pid
+		}
+	}
+	for _, then := range waiting {
+		then(pid)
+	}
+}
+
 // publishToGrain sends an event to its channel's grain, which delivers it
 // to every node with subscribers, this one included.
 func (a *appActor) publishToGrain(ctx actor.Context, channel string, p *clusterpb.Publish) {
-	if pid := a.grain(channel); pid != nil {
+	a.withGrain(ctx, channel, func(pid *actor.PID) {
+		if pid == nil {
+			a.app.log.Warn("app: event dropped: its channel's grain is not reachable", "channel", channel)
+			return
+		}
 		ctx.Send(pid, p)
-	}
+	})
 }
 
 // askGrain asks channel's grain for its cluster-wide state and answers
 // with then, on this actor, when it comes (an unreachable grain answers
-// as an empty channel).
+// as an empty channel). then may run in a later turn: it answers the
+// asker it captured, not ctx.Sender().
 func (a *appActor) askGrain(ctx actor.Context, channel string, then func(*clusterpb.Info)) {
-	pid := a.grain(channel)
-	if pid == nil {
-		then(&clusterpb.Info{})
-		return
-	}
-	f := ctx.RequestFuture(pid, &clusterpb.InfoRequest{}, grainTimeout)
-	ctx.ReenterAfter(f, func(res any, err error) {
-		info, ok := res.(*clusterpb.Info)
-		if err != nil || !ok {
-			delete(a.grains, channel)
-			info = &clusterpb.Info{}
+	a.withGrain(ctx, channel, func(pid *actor.PID) {
+		if pid == nil {
+			then(&clusterpb.Info{})
+			return
 		}
-		then(info)
+		f := ctx.RequestFuture(pid, &clusterpb.InfoRequest{}, grainTimeout)
+		ctx.ReenterAfter(f, func(res any, err error) {
+			info, ok := res.(*clusterpb.Info)
+			if err != nil || !ok {
+				delete(a.grains, channel)
+				info = &clusterpb.Info{}
+			}
+			then(info)
+		})
 	})
 }
 
@@ -471,10 +544,31 @@ func (a *appActor) onDeliver(ctx actor.Context, m *deliver) {
 // has every local channel send its state to its grain again.
 func (a *appActor) onTopologyChanged(ctx actor.Context) {
 	clear(a.grains)
+	a.topology++
 	for _, e := range a.channels {
 		ctx.Send(e.pid, &resync{})
 	}
 	a.watchResync(ctx)
+}
+
+// onStateRequest has the local channel (or the user's watch state) that
+// a rebuilt grain asks for re-send it there.
+func (a *appActor) onStateRequest(ctx actor.Context, m *stateRequest) {
+	pid := actor.NewPID(m.GrainAddress, m.GrainId)
+	if a.grains == nil {
+		a.grains = make(map[string]*actor.PID)
+	}
+	if user, ok := strings.CutPrefix(m.Channel, watchPrefix); ok {
+		if a.watch != nil && a.watch.version[user] > 0 {
+			a.grains[m.Channel] = pid
+			a.sendWatchState(ctx, user, true)
+		}
+		return
+	}
+	if e := a.channels[m.Channel]; e != nil {
+		a.grains[m.Channel] = pid
+		ctx.Send(e.pid, &resync{grain: pid})
+	}
 }
 
 // toEveryNode sends m to the node actor of every cluster member, this one

@@ -47,6 +47,15 @@ type subscriber struct {
 	fromSeq  uint64 // cluster: member events up to this number were in its subscription_succeeded
 }
 
+// newerMember tells whether the grain's member event seq is one a
+// subscriber whose list was numbered from did not have. The high 32 bits
+// of both are the epoch of the grain that numbered them: a grain rebuilt
+// after a move numbers from a new epoch, and its events are always new to
+// a list the previous grain gave.
+func newerMember(seq, from uint64) bool {
+	return seq>>32 != from>>32 || seq > from
+}
+
 func newChannelProps(app *appInfo, name string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		a := &channelActor{app: app, name: name, kind: pusher.Kind(name), index: make(map[string]int), countSent: -1}
@@ -248,7 +257,7 @@ func (a *channelActor) broadcast(frame []byte, except string) {
 
 // broadcast writes frame, shared once through fanout, to every subscriber
 // in subs but the socket whose id is except and those whose member list
-// already had member event seq (fromSeq ≥ seq; 0: not a member event).
+// already had member event seq (see newerMember; 0: not a member event).
 // Both kinds of channel actor fan out through it.
 func broadcast(fanout Fanout, subs []*subscriber, frame []byte, except string, seq uint64) {
 	if len(subs) == 0 {
@@ -256,7 +265,7 @@ func broadcast(fanout Fanout, subs []*subscriber, frame []byte, except string, s
 	}
 	sh := fanout.Share(frame)
 	for _, s := range subs {
-		if (except == "" || s.socketID != except) && (seq == 0 || s.fromSeq < seq) {
+		if (except == "" || s.socketID != except) && (seq == 0 || newerMember(seq, s.fromSeq)) {
 			s.out.SendShared(sh)
 		}
 	}

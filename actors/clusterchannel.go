@@ -25,27 +25,51 @@ type clusterChannelActor struct {
 	subs    []*subscriber
 	index   map[string]int // connection PID id → position in subs
 	members []*clusterpb.Member
-	known   map[string]bool  // presence: the members this node's subscribers were told of
-	held    []*Publish       // member events that came while joins were pending, for the joiners
-	pending map[string]*Join // presence joins waiting for the grain, by connection PID id
-	grain   *actor.PID       // resolved on first use, again after a topology change
-	version uint64           // of the NodeState last sent
-	joins   uint64
-	failed  bool // a turn panicked: the actor is stopping
+	known   map[string]bool         // presence: the members this node's subscribers were told of
+	seq     uint64                  // of the last member event applied to known
+	held    []*Publish              // member events that came while joins were pending, for the joiners
+	pending map[string]*pendingJoin // joins waiting for the grain, by connection PID id
+	grain   *actor.PID              // resolved on first use, again after a topology change
+	version uint64                  // of the NodeState last sent
+	// Resolving the grain is a round trip to its owner, which may be a
+	// node that just died (cluster.Get then waits out its timeout): it
+	// runs off the actor, so the channel keeps serving meanwhile, and what
+	// needs the grain waits for grainResolved.
+	resolving bool
+	gen       uint64               // of the resolution that counts: a topology change or a grain's StateRequest starts a new one
+	unsent    bool                 // a state waits for the grain
+	resyncing bool                 // and it is a re-sync
+	queued    []*clusterpb.Publish // client events waiting for the grain, at most maxHeld
+	joins     uint64
+	failed    bool // a turn panicked: the actor is stopping
 }
 
 // maxHeld bounds the member events a channel keeps for joins waiting for
 // the grain's answer (at most grainTimeout's worth on a busy channel).
 const maxHeld = 4096
 
-// resync asks a cluster channel to send its state again (the topology
+// pendingJoin is a join waiting for the grain's answer.
+type pendingJoin struct {
+	join *Join
+	try  int // the JoinCheck whose answer counts: a re-sync asks the new grain again
+}
+
+// grainResolved is the grain of a channel, resolved off the actor (nil:
+// no owner answered).
+type grainResolved struct {
+	pid *actor.PID
+	gen uint64
+}
+
+// resync asks a cluster channel to send its state again: to grain, which
+// asked for it, or, when nil, to the grain resolved anew (the topology
 // changed: its grain may have moved and lost its state).
-type resync struct{}
+type resync struct{ grain *actor.PID }
 
 func newClusterChannelProps(app *appInfo, name string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &clusterChannelActor{app: app, name: name, kind: pusher.Kind(name),
-			index: make(map[string]int), pending: make(map[string]*Join), known: make(map[string]bool)}
+			index: make(map[string]int), pending: make(map[string]*pendingJoin), known: make(map[string]bool)}
 	}, app.dispatch)
 }
 
@@ -62,8 +86,9 @@ func (a *clusterChannelActor) Receive(ctx actor.Context) {
 	case *PublishClientEvent:
 		a.onClientEvent(ctx, m)
 	case *resync:
-		a.grain = nil
-		a.sendState(ctx, "", true)
+		a.onResync(ctx, m)
+	case *grainResolved:
+		a.onGrainResolved(ctx, m)
 	case *actor.Stopped:
 		a.onStopped(ctx)
 	case *actor.Started, *actor.Stopping, *actor.Restarting:
@@ -91,30 +116,90 @@ func (a *clusterChannelActor) onStopped(ctx actor.Context) {
 			ctx.Send(s.conn, &ChannelLost{Channel: a.name, PID: ctx.Self(), SocketID: s.socketID})
 		}
 	}
-	if len(a.subs) > 0 {
-		a.subs, a.members = nil, nil
-		a.sendState(ctx, "", false)
+	if len(a.subs) == 0 {
+		return
 	}
+	a.subs, a.members = nil, nil
+	a.version++
+	st := a.state("", false)
+	if a.grain != nil {
+		ctx.Send(a.grain, st)
+		return
+	}
+	node, key, name, root := a.app.node, a.app.cfg.Key, a.name, ctx.ActorSystem().Root
+	go func() { // the last word of a stopped actor: ends with cluster.Get's timeout at the latest
+		if pid := node.grainPID(key, name); pid != nil {
+			root.Send(pid, st)
+		}
+	}()
 }
 
-func (a *clusterChannelActor) grainPID() *actor.PID {
-	if a.grain == nil {
-		a.grain = a.app.node.grainPID(a.app.cfg.Key, a.name)
+// grainPID is the channel's grain, or nil while it is being resolved
+// (which this starts if needed; grainResolved brings the answer).
+func (a *clusterChannelActor) grainPID(ctx actor.Context) *actor.PID {
+	if a.grain == nil && !a.resolving {
+		a.resolving = true
+		node, key, name, gen := a.app.node, a.app.cfg.Key, a.name, a.gen
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		go func() { // ends with cluster.Get's timeout at the latest
+			root.Send(self, &grainResolved{pid: node.grainPID(key, name), gen: gen})
+		}()
 	}
 	return a.grain
 }
 
-// sendState sends this node's whole state of the channel to its grain;
-// a re-sync adds the members its subscribers know of.
-func (a *clusterChannelActor) sendState(ctx actor.Context, joined string, isResync bool) {
-	a.version++
-	pid := a.grainPID()
-	if pid == nil { // no owner reachable (the topology is changing): try again
+// onGrainResolved takes the grain resolved, unless a newer resolution
+// started meanwhile, and sends it what waited: the state, the client
+// events and the joins' checks. With no owner reachable, it tries again in
+// a second and refuses the joins that have not asked any grain yet.
+func (a *clusterChannelActor) onGrainResolved(ctx actor.Context, m *grainResolved) {
+	if m.gen != a.gen {
+		return
+	}
+	a.resolving = false
+	if m.pid == nil {
 		a.app.log.Warn("channel: no grain, retrying", "channel", a.name)
 		self, root := ctx.Self(), ctx.ActorSystem().Root
 		time.AfterFunc(time.Second, func() { root.Send(self, &resync{}) })
+		for id, p := range a.pending {
+			if p.try == 0 {
+				delete(a.pending, id)
+				ctx.Send(p.join.Conn, &JoinRefused{Channel: a.name, Message: "the channel is not reachable, try again", SocketID: p.join.SocketID})
+			}
+		}
+		a.dropHeld()
+		a.report(ctx)
 		return
 	}
+	a.grain = m.pid
+	if a.unsent {
+		a.sendState(ctx, "", a.resyncing)
+	}
+	for _, ev := range a.queued {
+		ctx.Send(a.grain, ev)
+	}
+	a.queued = nil
+	for _, p := range a.pending {
+		a.check(ctx, p)
+	}
+}
+
+// sendState sends this node's whole state of the channel to its grain, or
+// has it wait for the grain to be resolved; a re-sync adds the members its
+// subscribers know of.
+func (a *clusterChannelActor) sendState(ctx actor.Context, joined string, isResync bool) {
+	pid := a.grainPID(ctx)
+	if pid == nil {
+		a.unsent, a.resyncing = true, a.resyncing || isResync
+		return
+	}
+	a.version++
+	ctx.Send(pid, a.state(joined, isResync || a.resyncing))
+	a.unsent, a.resyncing = false, false
+}
+
+// state is this node's state of the channel, numbered a.version.
+func (a *clusterChannelActor) state(joined string, isResync bool) *clusterpb.NodeState {
 	members := make([]*clusterpb.Member, len(a.members)) // a copy: the grain may be in this process
 	for i, mm := range a.members {
 		members[i] = &clusterpb.Member{UserId: mm.UserId, Info: mm.Info, Conns: mm.Conns}
@@ -122,12 +207,12 @@ func (a *clusterChannelActor) sendState(ctx actor.Context, joined string, isResy
 	st := &clusterpb.NodeState{Node: a.app.node.address(), Subscriptions: int32(len(a.subs)), //nolint:gosec // G115: subscribers of one node
 		Members: members, Version: a.version, Joined: joined}
 	if isResync {
-		st.Resync = true
+		st.Resync, st.KnownSeq = true, a.seq
 		for id := range a.known {
 			st.Known = append(st.Known, id)
 		}
 	}
-	ctx.Send(pid, st)
+	return st
 }
 
 func (a *clusterChannelActor) onJoin(ctx actor.Context, m *Join) {
@@ -149,26 +234,50 @@ func (a *clusterChannelActor) onJoin(ctx actor.Context, m *Join) {
 		a.report(ctx)
 		return
 	}
-	pid := a.grainPID()
+	p := &pendingJoin{join: m}
+	a.pending[m.Conn.Id] = p
+	a.check(ctx, p)
+}
+
+// check asks the grain whether p may join (and for the member list and
+// the cached event), once it is resolved.
+func (a *clusterChannelActor) check(ctx actor.Context, p *pendingJoin) {
+	pid := a.grainPID(ctx)
 	if pid == nil {
-		ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "the channel is not reachable, try again", SocketID: m.SocketID})
-		a.report(ctx)
-		return
+		return // onGrainResolved checks it
 	}
-	a.pending[m.Conn.Id] = m
 	check := &clusterpb.JoinCheck{Node: a.app.node.address()}
-	if m.Member != nil {
-		check.UserId = m.Member.UserID
+	if p.join.Member != nil {
+		check.UserId = p.join.Member.UserID
 	}
+	p.try++
+	try := p.try
 	f := ctx.RequestFuture(pid, check, grainTimeout)
-	ctx.ReenterAfter(f, func(res any, err error) { a.onJoinAnswer(ctx, m, res, err) })
+	ctx.ReenterAfter(f, func(res any, err error) {
+		if try == p.try { // else a later check, to a new grain, counts
+			a.onJoinAnswer(ctx, p, res, err)
+		}
+	})
+}
+
+// onResync sends the channel's state again, to the grain that asked or
+// to the one resolved anew, and asks that grain again for the joins still
+// waiting (the one they asked may be gone with its node).
+func (a *clusterChannelActor) onResync(ctx actor.Context, m *resync) {
+	a.gen++
+	a.grain, a.resolving = m.grain, false
+	a.sendState(ctx, "", true)
+	for _, p := range a.pending {
+		a.check(ctx, p)
+	}
 }
 
 // onJoinAnswer completes a join that asked the grain (presence, cache, or
 // the node's first subscriber) with its answer, unless the connection left
 // meanwhile.
-func (a *clusterChannelActor) onJoinAnswer(ctx actor.Context, m *Join, res any, err error) {
-	if a.pending[m.Conn.Id] != m {
+func (a *clusterChannelActor) onJoinAnswer(ctx actor.Context, p *pendingJoin, res any, err error) {
+	m := p.join
+	if a.pending[m.Conn.Id] != p {
 		ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID}) // it left: only the ack
 		return
 	}
@@ -188,6 +297,7 @@ func (a *clusterChannelActor) onJoinAnswer(ctx actor.Context, m *Join, res any, 
 	}
 	data := "{}"
 	if a.kind == pusher.Presence {
+		a.seen(ans.MemberSeq)
 		list := make([]pusher.Member, 0, len(ans.Members)+1)
 		self := false
 		for _, mm := range ans.Members {
@@ -206,7 +316,7 @@ func (a *clusterChannelActor) onJoinAnswer(ctx actor.Context, m *Join, res any, 
 	// Member events newer than the list, which came while the answer was
 	// on its way, reach the joiner in order; older ones are in its list.
 	for _, p := range a.held {
-		if p.MemberSeq > sub.fromSeq && p.Except != sub.socketID {
+		if newerMember(p.MemberSeq, sub.fromSeq) && p.Except != sub.socketID {
 			sub.out.Send(p.Frame)
 		}
 	}
@@ -304,8 +414,14 @@ func (a *clusterChannelActor) onClientEvent(ctx actor.Context, m *PublishClientE
 	if !ok || m.Channel != a.name {
 		return
 	}
-	if pid := a.grainPID(); pid != nil {
-		ctx.Send(pid, &clusterpb.Publish{Frame: m.Frame, Except: a.subs[i].socketID})
+	ev := &clusterpb.Publish{Frame: m.Frame, Except: a.subs[i].socketID}
+	switch pid := a.grainPID(ctx); {
+	case pid != nil:
+		ctx.Send(pid, ev)
+	case len(a.queued) < maxHeld:
+		a.queued = append(a.queued, ev)
+	default:
+		a.app.log.Warn("channel: client event dropped while its grain is resolved", "channel", a.name, "socket_id", m.SocketID)
 	}
 	if a.app.hooks != nil {
 		ctx.Send(a.app.hooks, &ClientEventSent{App: a.app.id, Channel: a.name, Event: m.Event, Data: m.Data,
@@ -319,14 +435,23 @@ func (a *clusterChannelActor) onPublish(m *Publish) {
 	switch {
 	case m.MemberAdded != "":
 		a.known[m.MemberAdded] = true
+		a.seen(m.MemberSeq)
 	case m.MemberRemoved != "":
 		delete(a.known, m.MemberRemoved)
+		a.seen(m.MemberSeq)
 	}
 	if m.MemberSeq > 0 && len(a.pending) > 0 && len(a.held) < maxHeld {
 		a.held = append(a.held, m)
 	}
 	// A member event goes to the subscribers whose list did not have it.
 	broadcast(a.app.fanout, a.subs, m.Frame, m.Except, m.MemberSeq)
+}
+
+// seen notes the member event seq as the latest known applied.
+func (a *clusterChannelActor) seen(seq uint64) {
+	if newerMember(seq, a.seq) {
+		a.seq = seq
+	}
 }
 
 // report gives the app this node's counts (for stopping an idle channel;

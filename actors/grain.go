@@ -3,6 +3,7 @@ package actors
 import (
 	"encoding/json"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -84,8 +85,10 @@ type channelGrain struct {
 	topology  *eventstream.Subscription // the members that leave, for onNodeLeft
 	cache     *clusterpb.Publish        // a cache channel's last event
 	cacheTill time.Time
-	seq       uint64               // of the last member event
+	seq       uint64               // of the last member event: this grain's epoch (high 32 bits) and count
 	listeners map[string]time.Time // nodes that asked (JoinCheck) until when, not yet counted
+	pulled    bool                 // asked every node for its state (StateRequest)
+	knownFrom map[string]bool      // nodes whose Known was taken
 
 	// subscription_count (the app's feature, non-presence channels):
 	// the cluster-wide count, sent to every node at most once a second.
@@ -99,7 +102,7 @@ type graceTick struct{}
 
 func newGrainProps(n *clusterNode) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &channelGrain{node: n, versions: make(map[string]uint64), listeners: make(map[string]time.Time), countSent: -1,
+		return &channelGrain{node: n, versions: make(map[string]uint64), listeners: make(map[string]time.Time), countSent: -1, knownFrom: make(map[string]bool),
 			infos: make(map[string]json.RawMessage), gone: make(map[string]time.Time)}
 	})
 }
@@ -153,6 +156,7 @@ func (g *channelGrain) onInit(ctx actor.Context, m *cluster.ClusterInit) {
 		return
 	}
 	g.auth = newChannelAuthority(watchPresence(name))
+	g.seq = uint64(rand.Uint32()|1) << 32 // a new epoch: see newerMember
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	g.topology = ctx.ActorSystem().EventStream.Subscribe(func(evt any) { // on the publisher's goroutine: only forwards
 		if t, ok := evt.(*cluster.ClusterTopology); ok && len(t.Left) > 0 {
@@ -178,23 +182,50 @@ func (g *channelGrain) onNodeState(ctx actor.Context, m *clusterpb.NodeState) {
 		return // not initialised, or an older state than one applied
 	}
 	g.versions[m.Node] = m.Version
-	// Members the node's clients were told of that the grain does not have
-	// (the grain that told them is gone) wait out the window as removed: a
-	// node that reports them (this one, below) brings them back silently.
-	for _, id := range m.Known {
-		if _, member := g.auth.members[id]; !member {
-			if _, pending := g.gone[id]; !pending {
-				g.gone[id] = time.Now()
-			}
-		}
+	if len(m.Known) > 0 && m.KnownSeq>>32 != g.seq>>32 && !g.knownFrom[m.Node] {
+		g.takeKnown(m)
 	}
 	members := make([]nodeMember, len(m.Members))
 	for i, mm := range m.Members {
 		members[i] = nodeMember{pusher.Member{UserID: mm.UserId, Info: mm.Info}, int(mm.Conns)}
 	}
 	added, removed, occupied, vacated := g.auth.setNode(m.Node, int(m.Subscriptions), members)
-	g.apply(ctx, added, removed, occupied && !m.Resync, vacated, m.Joined)
+	g.apply(ctx, added, removed, occupied && !m.Resync, vacated, m.Joined, time.Now())
 	g.countChanged(ctx)
+	if m.Resync && !g.pulled {
+		g.pull(ctx, m.Node)
+	}
+}
+
+// takeKnown marks the members the node's clients were told of that the
+// grain does not have (the grain that told them is gone, most likely with
+// its node) as removed, from when that node stopped at the latest: they
+// wait out the grace window, and a node that reports them brings them back
+// silently.
+func (g *channelGrain) takeKnown(m *clusterpb.NodeState) {
+	g.knownFrom[m.Node] = true
+	for _, id := range m.Known {
+		if _, member := g.auth.members[id]; !member {
+			if _, pending := g.gone[id]; !pending {
+				g.gone[id] = g.lostAt()
+			}
+		}
+	}
+}
+
+// pull asks every other node for its state of the channel, once: a
+// re-sync is the first sign that this grain replaces one that moved or
+// was lost, and the nodes that have not yet seen the topology change
+// would otherwise re-send only when they do.
+func (g *channelGrain) pull(ctx actor.Context, from string) {
+	g.pulled = true
+	self := ctx.Self()
+	req := &clusterpb.StateRequest{App: g.app.cfg.Key, Channel: g.name, GrainAddress: self.Address, GrainId: self.Id}
+	for _, pid := range g.node.nodeActors() {
+		if pid.Address != from {
+			ctx.Send(pid, req)
+		}
+	}
 }
 
 // countChanged sends the subscription count now, or once a second has
@@ -225,9 +256,9 @@ func (g *channelGrain) sendCount(ctx actor.Context) {
 
 // apply tells clients and webhooks what the authority reported: additions
 // at once (unless they undo a pending removal, which then never shows),
-// removals and a vacancy once the grace window has passed. occupied is
-// false for a re-sync: the channel was occupied before.
-func (g *channelGrain) apply(ctx actor.Context, added, removed []string, occupied, vacated bool, joined string) {
+// removals and a vacancy once the grace window since left has passed.
+// occupied is false for a re-sync: the channel was occupied before.
+func (g *channelGrain) apply(ctx actor.Context, added, removed []string, occupied, vacated bool, joined string, left time.Time) {
 	now := time.Now()
 	if occupied {
 		if g.vacatedAt.IsZero() {
@@ -248,10 +279,10 @@ func (g *channelGrain) apply(ctx actor.Context, added, removed []string, occupie
 		g.fact(&MemberAdded{App: g.app.id, Channel: g.name, UserID: id, At: now})
 	}
 	for _, id := range removed {
-		g.gone[id] = now
+		g.gone[id] = left
 	}
 	if vacated {
-		g.vacatedAt = now
+		g.vacatedAt = left
 	}
 	g.arm(ctx)
 }
@@ -305,16 +336,29 @@ func (g *channelGrain) arm(ctx actor.Context) {
 	g.timer = time.AfterFunc(time.Until(next), func() { root.Send(self, &graceTick{}) })
 }
 
+// nodeLossCredit is how long before the others learn of it a node that
+// left without a word stopped at the latest: its membership lease (3 s in
+// the etcd provider) is renewed every second, so it expires at least 2 s
+// after the node's last renewal. The grace window of its clients runs
+// from then, as if they had been seen leaving.
+const nodeLossCredit = 2 * time.Second
+
 // onNodeLeft drops what a node that left the cluster contributed: its
-// members are removed once the grace window passes without another node
-// reporting them (their clients reconnecting elsewhere).
+// members are removed once the grace window, counted from when the node
+// stopped at the latest, passes without another node reporting them (their
+// clients reconnecting elsewhere).
 func (g *channelGrain) onNodeLeft(ctx actor.Context, m *clusterpb.NodeLeft) {
 	if g.auth == nil {
 		return
 	}
 	delete(g.versions, m.Node)
 	removed, vacated := g.auth.dropNode(m.Node)
-	g.apply(ctx, nil, removed, false, vacated, "")
+	g.apply(ctx, nil, removed, false, vacated, "", g.lostAt())
+}
+
+// lostAt is when a node learnt of only now stopped at the latest.
+func (g *channelGrain) lostAt() time.Time {
+	return time.Now().Add(-min(nodeLossCredit, g.node.grace/2))
 }
 
 // members lists the members as clients see them: the authority's and

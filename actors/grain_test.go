@@ -29,6 +29,7 @@ type testNode struct {
 	addr    string
 	cluster *cluster.Cluster
 	deliver chan *clusterpb.Deliver
+	pulls   chan *clusterpb.StateRequest
 }
 
 func startNodes(t *testing.T, n int, facts chan any) []*testNode {
@@ -39,7 +40,7 @@ func startNodes(t *testing.T, n int, facts chan any) []*testNode {
 		system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 			return slog.New(slog.DiscardHandler)
 		}))
-		tn := &testNode{deliver: make(chan *clusterpb.Deliver, 64)}
+		tn := &testNode{deliver: make(chan *clusterpb.Deliver, 64), pulls: make(chan *clusterpb.StateRequest, 64)}
 		hooks := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 			switch ctx.Message().(type) {
 			case *actor.Started, *actor.Stopping, *actor.Stopped:
@@ -53,10 +54,14 @@ func startNodes(t *testing.T, n int, facts chan any) []*testNode {
 		kind := cluster.NewKind(GrainKind, newGrainProps(node))
 		c := cluster.New(system, cluster.Configure("herald-test", test.NewTestProvider(agent), disthash.New(),
 			remote.Configure("127.0.0.1", 0), cluster.WithKinds(kind)))
+		node.cluster = c
 		c.StartMember()
 		if _, err := system.Root.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
-			if d, ok := ctx.Message().(*clusterpb.Deliver); ok {
-				tn.deliver <- d
+			switch m := ctx.Message().(type) {
+			case *clusterpb.Deliver:
+				tn.deliver <- m
+			case *clusterpb.StateRequest:
+				tn.pulls <- m
 			}
 		}), NodeActorName); err != nil {
 			t.Fatal(err)
@@ -257,6 +262,15 @@ func TestGrainRemovesKnownMembersNobodyReports(t *testing.T) {
 	known := []string{"ann", "cy", "bob"}
 	a.send(t, ch, &clusterpb.NodeState{Node: a.addr, Subscriptions: 1, Members: []*clusterpb.Member{pbMember("ann", 1)},
 		Version: 1, Known: known, Resync: true})
+	// The rebuilt grain asks the other node for its state at once, once.
+	select {
+	case p := <-b.pulls:
+		if p.Channel != ch || p.App != "key" || p.GrainAddress == "" {
+			t.Fatalf("state request %+v", p)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no state request reached the other node")
+	}
 	b.send(t, ch, &clusterpb.NodeState{Node: b.addr, Subscriptions: 1, Members: []*clusterpb.Member{pbMember("bob", 1)},
 		Version: 1, Known: known, Resync: true})
 	if info := a.ask(t, ch, &clusterpb.InfoRequest{}).(*clusterpb.Info); info.Users != 3 {
@@ -269,4 +283,7 @@ func TestGrainRemovesKnownMembersNobodyReports(t *testing.T) {
 	}
 	noFact(t, facts, testGrace)
 	a.quiet(t, 10*time.Millisecond)
+	if len(a.pulls)+len(b.pulls) != 0 {
+		t.Fatalf("%d more state requests", len(a.pulls)+len(b.pulls))
+	}
 }

@@ -12,7 +12,8 @@ import (
 // nodeActor is a cluster member's entry point for the channel grains and
 // the other nodes, spawned under the well-known name NodeActorName: it
 // routes each Deliver to the app actor of its app, which hands it to the
-// local channel, and each UserDeliver (server-to-user events and
+// local channel, each StateRequest (a rebuilt grain asking for this
+// node's state) likewise, and each UserDeliver (server-to-user events and
 // terminate_connections, sent to every node) to the app's user index; it
 // tells every app of topology changes, so that its channels re-send their
 // state to their (possibly moved) grains.
@@ -26,6 +27,9 @@ type deliver struct{ *clusterpb.Deliver }
 
 // userDeliver is another node's UserDeliver on its way to an app.
 type userDeliver struct{ *clusterpb.UserDeliver }
+
+// stateRequest is a grain's StateRequest on its way to an app.
+type stateRequest struct{ *clusterpb.StateRequest }
 
 // topologyChanged tells an app that the cluster's members changed.
 type topologyChanged struct{}
@@ -50,6 +54,8 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.onDeliver(ctx, m)
 	case *clusterpb.UserDeliver:
 		a.onUserDeliver(ctx, m)
+	case *clusterpb.StateRequest:
+		a.onStateRequest(ctx, m)
 	case *clusterpb.ChannelsQuery:
 		if pid := a.apps[m.App]; pid != nil {
 			ctx.Forward(pid) // the app answers the asking gatherer
@@ -77,6 +83,12 @@ func (a *nodeActor) onDeliver(ctx actor.Context, m *clusterpb.Deliver) {
 func (a *nodeActor) onUserDeliver(ctx actor.Context, m *clusterpb.UserDeliver) {
 	if pid := a.apps[m.App]; pid != nil {
 		ctx.Send(pid, &userDeliver{m})
+	}
+}
+
+func (a *nodeActor) onStateRequest(ctx actor.Context, m *clusterpb.StateRequest) {
+	if pid := a.apps[m.App]; pid != nil {
+		ctx.Send(pid, &stateRequest{m})
 	}
 }
 

@@ -98,6 +98,7 @@ func waitHTTP(t *testing.T, url string, p *proc) {
 		}
 		select {
 		case err := <-p.done:
+			p.done <- err // for the cleanup, which waits for it
 			t.Fatalf("%s exited (%v) before %s answered:\n%s", p.cmd.Path, err, url, p.output())
 		default:
 		}
@@ -191,14 +192,19 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 	}()
 
 	started := []*node{startNode(t, bin, etcd), startNode(t, bin, etcd), startNode(t, bin, etcd)}
-	// C, the node this test kills, must not own presence-room's grain:
-	// a grain lost with its node is rebuilt from the survivors' re-sync,
-	// which does not yet converge reliably (docs/cluster.md, "Not yet").
-	owner := grainOwner("presence-room", []string{started[0].cluster, started[1].cluster, started[2].cluster})
-	for started[2].cluster == owner {
-		started = append(started[2:], started[:2]...)
+	// C, the node this test kills, owns presence-room's grain (which the
+	// survivors rebuild from their re-syncs); presence-hall's grain is on
+	// another node (which only drops C's contribution).
+	addrs := []string{started[0].cluster, started[1].cluster, started[2].cluster}
+	owner := grainOwner("presence-room", addrs)
+	for started[2].cluster != owner {
+		started = append(started[1:], started[0])
 	}
 	a, b, c := started[0], started[1], started[2]
+	hall := "presence-hall"
+	for i := 0; grainOwner(hall, addrs) == c.cluster; i++ {
+		hall = fmt.Sprintf("presence-hall-%d", i)
+	}
 
 	// A trigger on any node reaches every subscriber on every node once,
 	// in order.
@@ -217,65 +223,73 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 	}
 
 	// Presence across the three: ann on A, bob on B, cy only on C.
-	ann := a.connect(t)
-	ann.SubscribePresence("presence-room", "ann", nil)
-	bob := b.connect(t)
-	bob.SubscribePresence("presence-room", "bob", nil)
-	ann.Expect(pusher.EventMemberAdded)
-	cy := c.connect(t)
-	if ids := presenceIDs(t, cy, cy.SubscribePresence("presence-room", "cy", nil)); len(ids) != 3 {
-		t.Fatalf("cy sees %v", ids)
+	channels := []string{"presence-room", hall}
+	var bobs []*pushertest.Client
+	for _, ch := range channels {
+		ann := a.connect(t)
+		ann.SubscribePresence(ch, "ann", nil)
+		bob := b.connect(t)
+		bob.SubscribePresence(ch, "bob", nil)
+		ann.Expect(pusher.EventMemberAdded)
+		cy := c.connect(t)
+		if ids := presenceIDs(t, cy, cy.SubscribePresence(ch, "cy", nil)); len(ids) != 3 {
+			t.Fatalf("cy sees %v on %s", ids, ch)
+		}
+		ann.Expect(pusher.EventMemberAdded)
+		bob.Expect(pusher.EventMemberAdded)
+		annOnC := c.connect(t)
+		annOnC.SubscribePresence(ch, "ann", nil)
+		code, res := b.api.Call("GET", "/apps/"+app1.ID+"/channels/"+ch, url.Values{"info": {"user_count"}}, nil)
+		if code != 200 || res["user_count"] != float64(3) {
+			t.Fatalf("%s from B: %d %v", ch, code, res)
+		}
+		bobs = append(bobs, bob)
 	}
-	ann.Expect(pusher.EventMemberAdded)
-	bob.Expect(pusher.EventMemberAdded)
-	annOnC := c.connect(t)
-	annOnC.SubscribePresence("presence-room", "ann", nil)
-	code, res := b.api.Call("GET", "/apps/"+app1.ID+"/channels/presence-room", url.Values{"info": {"user_count"}}, nil)
-	if code != 200 || res["user_count"] != float64(3) {
-		t.Fatalf("from B: %d %v", code, res)
-	}
-
-	channels := []string{"presence-room"}
 
 	// Node loss: SIGKILL C. cy was only there: one member_removed per
-	// channel; ann is still on A: none for her.
+	// channel, from the grain rebuilt elsewhere (presence-room) and from
+	// the grain that stayed (hall); ann is still on A: none for her.
 	killed := time.Now()
 	if err := c.p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	removed := map[string]string{} // channel → user
-	for deadline := killed.Add(30 * time.Second); len(removed) < len(channels); {
-		select {
-		case f := <-bob.Frames():
-			if f["event"] == pusher.EventMemberRemoved {
-				var m struct {
-					UserID string `json:"user_id"`
-				}
-				bob.DataJSON(f, &m)
-				if prev, dup := removed[f["channel"].(string)]; dup {
-					t.Fatalf("a second member_removed on %v (%s after %s)", f["channel"], m.UserID, prev)
-				}
-				removed[f["channel"].(string)] = m.UserID
+	for i, ch := range channels {
+		bob := bobs[i]
+		for deadline := time.After(time.Until(killed.Add(30 * time.Second))); ; {
+			var f map[string]any
+			select {
+			case f = <-bob.Frames():
+			case <-deadline:
+				t.Fatalf("no member_removed on %s within 30s of the kill:\nA:\n%s", ch, a.p.output())
 			}
-		case <-time.After(time.Until(deadline)):
-			t.Fatalf("member_removed on %d of %d channels within 30s of the kill (%v):\nA:\n%s", len(removed), len(channels), removed, a.p.output())
+			if f["event"] != pusher.EventMemberRemoved {
+				continue
+			}
+			var m struct {
+				UserID string `json:"user_id"`
+			}
+			bob.DataJSON(f, &m)
+			if f["channel"] != ch || m.UserID != "cy" {
+				t.Fatalf("member_removed %s on %v, want cy on %s", m.UserID, f["channel"], ch)
+			}
+			converged := time.Since(killed)
+			t.Logf("node loss: %s (grain owner lost: %v) converged %s after SIGKILL", ch, ch == "presence-room", converged.Round(time.Millisecond))
+			if converged > 10*time.Second { // the issue's bound: the etcd lease (≤ 4 s) plus the window counted from the loss
+				t.Errorf("%s converged %s after the kill, more than 10s", ch, converged)
+			}
+			break
 		}
 	}
-	converged := time.Since(killed)
-	for ch, u := range removed {
-		if u != "cy" {
-			t.Fatalf("removed %s on %s, want cy", u, ch)
+	for i, ch := range channels {
+		bobs[i].Quiet(2 * time.Second)
+		code, res := a.api.Call("GET", "/apps/"+app1.ID+"/channels/"+ch, url.Values{"info": {"user_count"}}, nil)
+		if code != 200 || res["user_count"] != float64(2) {
+			t.Fatalf("after the kill, %s from A: %d %v", ch, code, res)
 		}
-	}
-	bob.Quiet(2 * time.Second)
-	code, res = a.api.Call("GET", "/apps/"+app1.ID+"/channels/presence-room", url.Values{"info": {"user_count"}}, nil)
-	if code != 200 || res["user_count"] != float64(2) {
-		t.Fatalf("after the kill, from A: %d %v", code, res)
 	}
 	b.api.Trigger("news", "after", "1", nil)
 	ca.Expect("after")
 	cb.Expect("after")
-	t.Logf("node loss: presence converged %s after SIGKILL", converged.Round(time.Millisecond))
 }
 
 const haproxyBin = "/usr/sbin/haproxy" // Debian's haproxy, installed by scripts/test
@@ -495,8 +509,10 @@ backend nodes_api
 	// Six members join through the load balancer, so they spread over the
 	// nodes; each sees the others join.
 	var rs []*roamer
+	joinWait := pushertest.Wait
 	join := func(r *roamer) {
 		r.c = pushertest.Connect(t, "ws://"+lbWS, app1.Key, app1.Secret)
+		r.c.Wait = joinWait
 		r.c.SubscribePresence("presence-lb", r.user, nil)
 	}
 	for i := 0; i < 6; i++ {
@@ -591,12 +607,14 @@ backend nodes_api
 	// load balancer) goes with it, once, for clients and webhooks; the
 	// roamers on it come back elsewhere and nobody sees them leave; the
 	// channel never looks vacated.
-	// The node lost must not own the channel's grain (see
-	// TestClusterOfThreeProcesses).
+	// The node lost owns the channel's grain: the webhooks come from the
+	// grain the survivors rebuild.
 	owner := grainOwner("presence-lb", []string{nodes[0].cluster, nodes[1].cluster, nodes[2].cluster})
-	lost := nodes[2]
-	if lost.cluster == owner {
-		lost = nodes[1]
+	lost := nodes[0]
+	for _, n := range nodes {
+		if n.cluster == owner {
+			lost = n
+		}
 	}
 	solo := pushertest.Connect(t, "ws://"+lost.ws, app1.Key, app1.Secret)
 	solo.SubscribePresence("presence-lb", "solo", nil)
@@ -605,6 +623,9 @@ backend nodes_api
 		drain(r)
 		r.seen, r.closes = nil, nil
 	}
+	// A roamer that reconnects before the others learn of the loss waits
+	// for them to: its join asks the grain, which was on the lost node.
+	joinWait = 20 * time.Second
 	killed := time.Now()
 	if err := lost.p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

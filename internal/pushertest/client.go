@@ -28,8 +28,10 @@ type Client struct {
 	SocketID string
 	Key      string
 	Secret   string
-	frames   chan map[string]any
-	closed   chan *gws.CloseError
+	// Wait bounds the helpers' waits for a frame (0: the package's Wait).
+	Wait   time.Duration
+	frames chan map[string]any
+	closed chan *gws.CloseError
 	gws.BuiltinEventHandler
 }
 
@@ -103,11 +105,15 @@ func (c *Client) SendRaw(b []byte) {
 // Next returns the next frame.
 func (c *Client) Next() map[string]any {
 	c.T.Helper()
+	wait := c.Wait
+	if wait == 0 {
+		wait = Wait
+	}
 	select {
 	case f := <-c.frames:
 		return f
-	case <-time.After(Wait):
-		c.T.Fatalf("no frame within %s", Wait)
+	case <-time.After(wait):
+		c.T.Fatalf("no frame within %s", wait)
 	}
 	return nil
 }
