@@ -44,7 +44,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Mounts are extra handlers on the API listener, by ServeMux pattern.
 	// The JavaScript client is always served (/push.js and webman's
-	// /plugin/webman/push/push.js); in dev mode so is the demo at /demo/.
+	// /plugin/webman/push/push.js), and a home page at / that answers any
+	// other unknown path with a JSON 404; in dev mode so is the demo at
+	// /demo/.
 	Mounts map[string]http.Handler
 }
 
@@ -116,7 +118,7 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		return nil, err
 	}
 	h.broker = b
-	mounts := map[string]http.Handler{}
+	mounts := map[string]http.Handler{"/": homePage(cfg)}
 	client := web.ClientHandler()
 	for _, p := range web.ClientPaths() {
 		mounts[p] = client

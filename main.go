@@ -30,7 +30,7 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	log := NewLogger(cfg.Log, stderr)
 	if cfg.DevMode {
-		log.Warn("NO APPS CONFIGURED: running the dev app (id app-id, key app-key, secret app-secret) with the demo at /demo/. Never expose this to a network; configure apps with --config.")
+		log.Warn("NO APPS CONFIGURED: running the dev app (key app-key, secret app-secret, any app id) with the demo at /demo/. Never expose this to a network; configure apps with --config.")
 	}
 	h, err := New(cfg, Options{Logger: log})
 	if err != nil {

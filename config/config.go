@@ -290,11 +290,13 @@ func Default() Config {
 }
 
 // DevApp returns the app Load adds when none is configured, so that Herald
-// works out of the box with the credentials of the usual client examples.
-// Client events are on because that is what one tries first in development.
+// works out of the box with the credentials of the usual client examples:
+// key app-key and secret app-secret. Its id is empty, so any id in API
+// paths reaches it: app-id (the id the examples use) as well as 1024,
+// which webman/push's PHP Api always sends. Client events are on because
+// that is what one tries first in development.
 func DevApp() App {
 	return App{
-		ID:           "app-id",
 		Key:          "app-key",
 		Secret:       "app-secret",
 		ClientEvents: true,

@@ -1,6 +1,10 @@
 // Package e2e holds Herald's black-box end-to-end tests. js_test.go starts
 // a broker in-process and runs the Node tests in e2e/js, which drive it
 // through the real pusher-js client and the official pusher server SDK.
+// readme_test.go does the same for the README's snippets as pasted
+// (e2e/js/readme): the pusher-js and Node SDK examples against the dev
+// defaults, and the nginx server block in Debian's nginx (/usr/sbin/nginx)
+// with the TLS client settings beside it.
 //
 // Setup, once and after every change to e2e/js/package-lock.json:
 //

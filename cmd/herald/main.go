@@ -1,7 +1,7 @@
 // Command herald runs the Herald broker: the Pusher protocol on
 // WebSocket, Pusher's HTTP API, webhooks and the JavaScript client.
 //
-//	herald                      # dev defaults: one app app-id/app-key/app-secret on 127.0.0.1
+//	herald                      # dev defaults: one app (key app-key, secret app-secret, any id) on 127.0.0.1
 //	herald --config herald.yaml # file, then HERALD_* env vars, then flags
 //	herald --help
 package main
