@@ -48,6 +48,11 @@ type Options struct {
 	// other unknown path with a JSON 404; in dev mode so is the demo at
 	// /demo/.
 	Mounts map[string]http.Handler
+	// Observers are told of what happens in the broker (connections,
+	// subscriptions, API requests, publishes, client events, webhook
+	// deliveries), from the goroutine where it happens: each must be quick
+	// and never block.
+	Observers []actors.Observer
 }
 
 // Herald is a configured broker.
@@ -69,6 +74,10 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		return nil, err
 	}
 	h := &Herald{cfg: cfg, log: opts.Logger, system: opts.System}
+	var observer actors.Observer
+	if len(opts.Observers) > 0 {
+		observer = actors.Observers(opts.Observers)
+	}
 	if h.log == nil {
 		h.log = NewLogger(cfg.Log, nil)
 	}
@@ -90,7 +99,9 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 			SubscriptionCount: a.SubscriptionCount, CacheTTL: a.CacheTTL,
 		}
 		if len(a.Webhooks) > 0 {
-			pid, err := h.system.Root.SpawnNamed(webhooks.NewProps(webhookConfig(cfg, a, h.log)), "herald-hooks-"+a.Key)
+			wc := webhookConfig(cfg, a, h.log)
+			wc.Observer = observer
+			pid, err := h.system.Root.SpawnNamed(webhooks.NewProps(wc), "herald-hooks-"+a.Key)
 			if err != nil {
 				h.stopHooks(time.Now())
 				return nil, fmt.Errorf("start webhooks of app %q: %w", a.Key, err)
@@ -112,6 +123,7 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		Logger:         h.log,
 		RequestTimeout: cfg.API.RequestTimeout,
 		Cluster:        cluster,
+		Observer:       observer,
 	})
 	if err != nil {
 		h.stopHooks(time.Now())
@@ -151,6 +163,7 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		IdleTimeout:         cfg.API.IdleTimeout,
 		Mounts:              mounts,
 		Logger:              h.log,
+		Observer:            observer,
 	})
 	return h, nil
 }

@@ -87,6 +87,9 @@ type Config struct {
 	// Cluster, when set, makes the Broker a member of a cluster; nil is a
 	// single node (no remote, no grains).
 	Cluster *ClusterConfig
+	// Observer is told of subscriptions, publishes and client events
+	// (metrics, debug logs, the dashboard); nil: nobody.
+	Observer Observer
 }
 
 // App is a started app, as the transport looks it up.

@@ -47,6 +47,9 @@ type Config struct {
 	// (the JavaScript client, the demo).
 	Mounts map[string]http.Handler
 	Logger *slog.Logger
+	// Observer is told of connections and API requests (metrics, debug
+	// logs, the dashboard); nil: nobody.
+	Observer actors.Observer
 }
 
 func (c Config) withDefaults() Config {

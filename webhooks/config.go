@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/herald-push/herald/actors"
 )
 
 // Webhook formats: the value of Endpoint.Format.
@@ -70,6 +72,9 @@ type Config struct {
 	// Logger receives delivery failures, drops and overflows. Nil means
 	// slog.Default(). Secrets and header values are never logged.
 	Logger *slog.Logger
+	// Observer is told of deliveries, retries and failures (metrics, debug
+	// logs, the dashboard); nil: nobody.
+	Observer actors.Observer
 	// Client sends the requests. Nil means a client of its own (its own
 	// connection pool, Timeout as its timeout), whose idle connections are
 	// closed when the actor stops. A given client is never closed.
