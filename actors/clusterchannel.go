@@ -74,7 +74,7 @@ func (a *clusterChannelActor) Receive(ctx actor.Context) {
 
 func (a *clusterChannelActor) contain(ctx actor.Context) {
 	if r := recover(); r != nil {
-		logPanic(a.app.log, r, ctx.Message(), "actor", "channel", "app", a.app.id, "channel", a.name)
+		logPanic(a.app.log, r, ctx.Message(), "actor", "channel", "channel", a.name)
 		if !a.failed {
 			a.failed = true
 			ctx.Stop(ctx.Self())
@@ -99,7 +99,7 @@ func (a *clusterChannelActor) onStopped(ctx actor.Context) {
 
 func (a *clusterChannelActor) grainPID() *actor.PID {
 	if a.grain == nil {
-		a.grain = a.app.node.grainPID(a.app.cfg.Key, a.name)
+		a.grain = a.app.node.grainPID(a.app.key, a.name)
 	}
 	return a.grain
 }
@@ -231,9 +231,7 @@ func (a *clusterChannelActor) sendCached(m *Join, cached []byte) {
 		return
 	}
 	m.Out.Send(pusher.AppendEvent(nil, pusher.EventCacheMiss, a.name, "{}", ""))
-	if a.app.hooks != nil {
-		a.app.system.Root.Send(a.app.hooks, &CacheMissed{App: a.app.id, Channel: a.name, At: time.Now()})
-	}
+	a.app.fact(&CacheMissed{App: a.app.id, Channel: a.name, At: time.Now()})
 }
 
 // addMember counts one more local connection of a presence member.
@@ -307,10 +305,8 @@ func (a *clusterChannelActor) onClientEvent(ctx actor.Context, m *PublishClientE
 	if pid := a.grainPID(); pid != nil {
 		ctx.Send(pid, &clusterpb.Publish{Frame: m.Frame, Except: a.subs[i].socketID})
 	}
-	if a.app.hooks != nil {
-		ctx.Send(a.app.hooks, &ClientEventSent{App: a.app.id, Channel: a.name, Event: m.Event, Data: m.Data,
-			SocketID: m.SocketID, UserID: m.UserID, At: time.Now()})
-	}
+	a.app.fact(&ClientEventSent{App: a.app.id, Channel: a.name, Event: m.Event, Data: m.Data,
+		SocketID: m.SocketID, UserID: m.UserID, At: time.Now()})
 }
 
 // onPublish writes a delivered event to the local subscribers, noting the

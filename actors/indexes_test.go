@@ -60,9 +60,9 @@ func TestTokenBucket(t *testing.T) {
 
 func TestCacheStore(t *testing.T) {
 	now := time.Unix(0, 0)
-	c := newCacheStore(time.Minute)
-	c.put("cache-a", "e", "1", []byte("f1"), now)
-	c.put("cache-a", "e", "2", []byte("f2"), now)
+	c := newCacheStore()
+	c.put("cache-a", "e", "1", []byte("f1"), now, time.Minute)
+	c.put("cache-a", "e", "2", []byte("f2"), now, time.Minute)
 	if e := c.get("cache-a", now.Add(59*time.Second)); e == nil || e.data != "2" {
 		t.Fatal(e)
 	}
@@ -70,11 +70,11 @@ func TestCacheStore(t *testing.T) {
 		t.Fatal("expired or unknown entry returned")
 	}
 	for i := 0; i < 200; i++ {
-		c.put("cache-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "e", "", nil, now)
+		c.put("cache-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "e", "", nil, now, time.Minute)
 	}
 	// Sweeps are amortised: once the map doubles, expired entries go.
 	for i := 0; i < 300; i++ {
-		c.put("cache-new-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "e", "", nil, now.Add(2*time.Minute))
+		c.put("cache-new-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "e", "", nil, now.Add(2*time.Minute), time.Minute)
 	}
 	if len(c.entries) != 300 {
 		t.Fatalf("expired entries not swept: %d left, want the 300 live ones", len(c.entries))

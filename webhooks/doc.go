@@ -36,7 +36,7 @@
 //
 // # Formats
 //
-// Endpoint.Format "pusher" (the default) sends Pusher's events:
+// Endpoint.Format "pusher" sends Pusher's events:
 // channel_occupied, channel_vacated, member_added, member_removed,
 // client_event (channel, event, data, socket_id, and user_id on presence
 // channels), cache_miss, subscription_count. "webman" sends webman/push's:
