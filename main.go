@@ -146,9 +146,11 @@ Commands and signals:
 // Version describes this build: the module version, the VCS commit (and
 // whether the tree had changes) and the Go version, from the build
 // information the Go toolchain embeds.
-func Version() string {
+func Version() string { return version(debug.ReadBuildInfo()) }
+
+func version(info *debug.BuildInfo, ok bool) string {
 	version, commit, modified := "(devel)", "unknown", ""
-	if info, ok := debug.ReadBuildInfo(); ok {
+	if ok {
 		if info.Main.Version != "" {
 			version = info.Main.Version
 		}

@@ -88,8 +88,11 @@ func (h *Herald) Reload(ctx context.Context, next config.Config) error {
 		// the certificates they have.
 		h.log.Error("reload: certificates not reloaded", "err", err)
 	}
-	if h.level != nil {
+	switch {
+	case h.level != nil:
 		h.level.Set(parseLevel(cfg.Log.Level))
+	case cfg.Log.Level != h.cfg.Log.Level:
+		h.log.Warn("reload: log.level not applied: the logger was given without its LevelVar (Options.LogLevel)")
 	}
 	h.cfg = cfg
 	h.log.Info("reload: done", "changed", list(changed), "apps_added", list(res.Added),

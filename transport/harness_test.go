@@ -25,6 +25,7 @@ const (
 // broker is a real broker on 127.0.0.1:0: actors plus both listeners.
 type broker struct {
 	t   *testing.T
+	b   *actors.Broker
 	srv *transport.Server
 	ws  string // ws://host:port
 	api pushertest.API
@@ -61,7 +62,7 @@ func startBroker(t *testing.T, opts ...brokerOpt) *broker {
 			system.Shutdown()
 		}
 	})
-	return &broker{t: t, srv: srv, ws: "ws://" + srv.WebSocketAddr().String(),
+	return &broker{t: t, b: b, srv: srv, ws: "ws://" + srv.WebSocketAddr().String(),
 		api: pushertest.API{T: t, Base: "http://" + srv.APIAddr().String(), ID: testID, Key: testKey, Secret: testSecret}}
 }
 
@@ -70,16 +71,10 @@ func startBroker(t *testing.T, opts ...brokerOpt) *broker {
 // the defaults of config, the one place they are written down.
 func defaultConfigs() (actors.Config, transport.Config) {
 	d := config.Default()
-	app := func(a config.App) actors.AppConfig {
-		a = a.WithDefaults()
-		return actors.AppConfig{ID: a.ID, Key: a.Key, Secret: a.Secret, ClientEvents: a.ClientEvents,
-			ClientEventRate: a.ClientEventRate, MaxPresenceMembers: a.MaxPresenceMembers,
-			MaxChannelsPerConnection: a.MaxChannelsPerConnection, CacheTTL: a.CacheTTL}
-	}
 	ac := actors.Config{
 		Apps: []actors.AppConfig{
-			app(config.App{ID: testID, Key: testKey, Secret: testSecret, ClientEvents: true}),
-			app(config.App{Key: "quiet-key", Secret: "quiet-secret"}),
+			testApp(config.App{ID: testID, Key: testKey, Secret: testSecret, ClientEvents: true}),
+			testApp(config.App{Key: "quiet-key", Secret: "quiet-secret"}),
 		},
 		Timing:         actors.Timing{ActivityTimeout: d.WebSocket.ActivityTimeout, PongTimeout: d.WebSocket.PongTimeout},
 		RequestTimeout: d.API.RequestTimeout,
@@ -96,6 +91,14 @@ func defaultConfigs() (actors.Config, transport.Config) {
 			MaxConnections: ws.MaxConnections, MaxConnectionsPerIP: ws.MaxConnectionsPerIP, MaxBodySize: api.MaxBodySize},
 	}
 	return ac, tc
+}
+
+// testApp is a as the actors take it, with config's per-app defaults.
+func testApp(a config.App) actors.AppConfig {
+	a = a.WithDefaults()
+	return actors.AppConfig{ID: a.ID, Key: a.Key, Secret: a.Secret, ClientEvents: a.ClientEvents,
+		ClientEventRate: a.ClientEventRate, MaxPresenceMembers: a.MaxPresenceMembers,
+		MaxChannelsPerConnection: a.MaxChannelsPerConnection, CacheTTL: a.CacheTTL}
 }
 
 // dial connects to path ("/app/app-key?protocol=7") without waiting for the handshake.
