@@ -71,6 +71,7 @@ type Herald struct {
 	hooks    map[string]hook // the webhook actor of each app that has webhooks, by key
 	hookSeq  int             // numbers the webhook actors a reload spawns
 	retiring sync.WaitGroup  // webhook actors a reload replaced, flushing
+	stopped  bool            // Shutdown has run: Reload refuses
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -315,6 +316,7 @@ func (h *Herald) Shutdown(ctx context.Context) error {
 func (h *Herald) shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.stopped = true
 	start := time.Now()
 	deadline, ok := ctx.Deadline()
 	if !ok {

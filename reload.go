@@ -42,8 +42,11 @@ func (h *Herald) Reload(ctx context.Context, next config.Config) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.broker == nil {
+	switch {
+	case h.broker == nil:
 		return errors.New("reload: the broker has not started")
+	case h.stopped:
+		return errors.New("reload: the broker has shut down")
 	}
 	cfg, changed, ignored := config.Reload(h.cfg, next)
 	for _, key := range ignored {

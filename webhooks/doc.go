@@ -74,7 +74,9 @@
 //
 // Herald.Shutdown (package herald, herald.go: stopHooks), once the
 // listeners and the app actors have stopped, sends each webhook actor a
-// *FlushRequest{Deadline} with RequestFuture, then stops it. The request
+// *FlushRequest{Deadline} with RequestFuture, then stops it; Herald.Reload
+// does the same, in the background, to an actor it replaces with one of
+// new settings (the new one takes the events from then on). The request
 // releases every held event, sends every queue without waiting for batch
 // windows, and is answered *FlushResponse{Pending} when all is delivered
 // or the deadline passed. Stopping the actor (Stop, Poison) cancels a

@@ -41,7 +41,12 @@ func startHerald(t *testing.T, env []string, args ...string) *proc {
 	go func() { p.done <- p.cmd.Wait() }() // owned by proc: ends when the process exits
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill() // os.ErrProcessDone after a clean exit
-		<-p.done
+		select {
+		case err := <-p.done:
+			_ = err // killed or exited: either way it has ended
+		case <-time.After(30 * time.Second):
+			t.Errorf("herald (pid %d) did not exit after SIGKILL", p.cmd.Process.Pid)
+		}
 	})
 	return p
 }
