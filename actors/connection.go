@@ -445,7 +445,7 @@ func (a *connectionActor) onClientEvent(ctx actor.Context, f pusher.Frame) {
 		reject("invalid event name")
 	case len(f.Data) > pusher.MaxDataSize:
 		reject("data is larger than 10 KB")
-	case !a.limiter.allow(time.Now()):
+	case !a.limiter.allow(time.Now(), a.app.config().ClientEventRate):
 		reject("rate limit exceeded: at most " + strconv.Itoa(a.app.config().ClientEventRate) + " client events per second")
 	default:
 		data := string(f.Data)

@@ -46,15 +46,24 @@ func TestTokenBucket(t *testing.T) {
 	b := newTokenBucket(10, now)
 	n := 0
 	for i := 0; i < 20; i++ {
-		if b.allow(now) {
+		if b.allow(now, 10) {
 			n++
 		}
 	}
 	if n != 10 {
 		t.Fatalf("burst %d", n)
 	}
-	if !b.allow(now.Add(100*time.Millisecond)) || b.allow(now.Add(100*time.Millisecond)) {
+	if !b.allow(now.Add(100*time.Millisecond), 10) || b.allow(now.Add(100*time.Millisecond), 10) {
 		t.Fatal("refill of one token per 100ms")
+	}
+	// A reload lowers the rate to 2 a second: refill is one per 500ms, a
+	// burst at most 2.
+	later := now.Add(10 * time.Second)
+	if !b.allow(later, 2) || !b.allow(later, 2) || b.allow(later, 2) {
+		t.Fatal("burst after the rate fell to 2")
+	}
+	if b.allow(later.Add(400*time.Millisecond), 2) || !b.allow(later.Add(500*time.Millisecond), 2) {
+		t.Fatal("refill at the new rate")
 	}
 }
 
