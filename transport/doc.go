@@ -1,7 +1,7 @@
 // Package transport is Herald's network edge: the WebSocket listener
 // (Pusher protocol 7 at /app/{key}, on gws) and the HTTP API listener
-// (Pusher's REST API under /apps/{id}/, /healthz, and mounted handlers such
-// as the JavaScript client).
+// (Pusher's REST API under /apps/{id}/, /healthz, /readyz, and mounted
+// handlers such as the JavaScript client), plain or over TLS.
 //
 // Who talks to whom:
 //
