@@ -46,6 +46,8 @@ type AppConfig struct {
 	SubscriptionCount bool
 	// CacheTTL is how long a cache channel keeps its last event; required.
 	CacheTTL time.Duration
+	// History is the app's channel history (history.go); Size 0 is off.
+	History HistoryConfig
 	// Hooks is the app's webhook actor, told of every ChannelOccupied and
 	// the other facts; nil means no webhooks.
 	Hooks *actor.PID
@@ -58,6 +60,8 @@ func (c AppConfig) check() error {
 		return errors.New("an app has no key")
 	case c.ClientEventRate <= 0, c.MaxPresenceMembers <= 0, c.MaxChannelsPerConnection <= 0, c.CacheTTL <= 0:
 		return fmt.Errorf("app %q: ClientEventRate, MaxPresenceMembers, MaxChannelsPerConnection and CacheTTL must be > 0", c.Key)
+	case c.History.Size > 0 && (c.History.TTL <= 0 || c.History.MaxReplayFrames <= 0 || c.History.MaxReplayBytes <= 0):
+		return fmt.Errorf("app %q: History needs TTL, MaxReplayFrames and MaxReplayBytes > 0", c.Key)
 	}
 	return nil
 }
