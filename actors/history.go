@@ -83,7 +83,9 @@ func newHistoryRing(size int, now time.Time) *historyRing {
 }
 
 // position is the epoch and the newest offset.
-func (r *historyRing) position() pusher.Position { return pusher.Position{Epoch: r.epoch, Offset: r.last} }
+func (r *historyRing) position() pusher.Position {
+	return pusher.Position{Epoch: r.epoch, Offset: r.last}
+}
 
 // add numbers frame with the next offset and keeps it, dropping the
 // oldest event when the ring is full. It returns the frame as sent, with

@@ -264,8 +264,8 @@ type recorder struct {
 	frames [][]byte
 }
 
-func (r *recorder) Send(f []byte)       { r.mu.Lock(); r.frames = append(r.frames, f); r.mu.Unlock() }
-func (r *recorder) SendShared(s Shared) { r.Send(s.(PlainShared)) }
+func (r *recorder) Send(f []byte)                  { r.mu.Lock(); r.frames = append(r.frames, f); r.mu.Unlock() }
+func (r *recorder) SendShared(s Shared)            { r.Send(s.(PlainShared)) }
 func (r *recorder) Close(pusher.CloseCode, string) {}
 func (r *recorder) snapshot() [][]byte {
 	r.mu.Lock()
@@ -345,7 +345,7 @@ func TestHistoryReplayLiveSeam(t *testing.T) {
 				e.publish(channel, i)
 			}
 		}()
-		time.Sleep(time.Duration(round) * time.Millisecond) // the join lands somewhere in the burst
+		time.Sleep(time.Duration(round) * time.Millisecond)                                          // the join lands somewhere in the burst
 		p, r := e.joinRecording(t, channel, &pusher.Position{Epoch: s0.Epoch, Offset: uint64(from)}) //nolint:gosec // G115: small
 		expect[*Joined](t, p)
 		wg.Wait()
