@@ -503,6 +503,9 @@ func (a *appActor) onChannel(ctx actor.Context, m *ChannelRequest) {
 			if info.CacheEvent != "" {
 				res.Cache = &CachedEvent{Event: info.CacheEvent, Data: info.CacheData, TTL: time.Duration(info.CacheTtlMs) * time.Millisecond}
 			}
+			if info.History {
+				res.History = &HistoryInfo{Epoch: info.HistoryEpoch, Offset: info.HistoryOffset, Events: int(info.HistoryEvents)}
+			}
 			ctx.Send(asker, res)
 		})
 		return
@@ -657,7 +660,8 @@ func (a *appActor) onDeliver(ctx actor.Context, m *deliver) {
 	}
 	if e := a.channels[m.Channel]; e != nil {
 		ctx.Send(e.pid, &Publish{Channel: m.Channel, Frame: m.Frame, Except: m.Except,
-			MemberAdded: m.MemberAdded, MemberRemoved: m.MemberRemoved, MemberSeq: m.MemberSeq})
+			MemberAdded: m.MemberAdded, MemberRemoved: m.MemberRemoved, MemberSeq: m.MemberSeq,
+			Epoch: m.Epoch, Offset: m.Offset})
 	}
 }
 

@@ -132,6 +132,8 @@ type Broker struct {
 	cluster *cluster.Cluster // nil on a single node
 	nodePID *actor.PID       // the node actor, nil on a single node
 	reload  sync.Mutex       // one Reload at a time
+	stop    sync.Once        // Stop's work, done once
+	stopErr error
 }
 
 // appShared is what Start gives every app, those Reload adds included.
@@ -300,17 +302,20 @@ func (b *Broker) Request(msg any) (any, error) {
 func (b *Broker) Post(msg any) { b.system.Root.Send(b.api, msg) }
 
 // Stop stops the adapter and the apps (and so every connection and channel
-// actor) and waits for them, or for ctx.
+// actor) and waits for them, or for ctx. Calls after the first return its
+// result.
 func (b *Broker) Stop(ctx context.Context) error {
-	if b.api != nil {
-		_ = b.system.Root.StopFuture(b.api).Wait()
-	}
-	err := b.stopApps(ctx, b.Apps())
-	if b.cluster != nil {
-		b.cluster.Shutdown(true) // a graceful leave: the others see it at once
-	}
-	b.pool.stop()
-	return err
+	b.stop.Do(func() {
+		if b.api != nil {
+			_ = b.system.Root.StopFuture(b.api).Wait()
+		}
+		b.stopErr = b.stopApps(ctx, b.Apps())
+		if b.cluster != nil {
+			b.cluster.Shutdown(true) // a graceful leave: the others see it at once
+		}
+		b.pool.stop()
+	})
+	return b.stopErr
 }
 
 func (b *Broker) stopApps(ctx context.Context, apps []*App) error {

@@ -40,7 +40,7 @@ type HistoryConfig struct {
 
 // on reports whether channel keeps history.
 func (h *HistoryConfig) on(channel string) bool {
-	if h.Size <= 0 || pusher.Kind(channel) == pusher.ServerToUser {
+	if h.Size <= 0 || strings.HasPrefix(channel, "#") { // #server-to-user-, #watch-: not channels
 		return false
 	}
 	if h.Prefixes == "" {

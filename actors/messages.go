@@ -70,6 +70,10 @@ type Publish struct {
 	// the grain): whom it is about.
 	MemberAdded, MemberRemoved string
 	MemberSeq                  uint64 // the grain's number of that member event
+	// In a cluster, on a channel with history: the stream's epoch and
+	// Frame's offset in it (no Frame: a notice of the stream's position).
+	Epoch  string
+	Offset uint64
 }
 
 // PublishClientEvent relays a client event from one subscriber to the others.
