@@ -100,8 +100,8 @@ type channelGrain struct {
 	topology  *eventstream.Subscription // the members that leave, for onNodeLeft
 	cache     *clusterpb.Publish        // a cache channel's last event
 	cacheTill time.Time
-	hist      *historyRing // on a channel with history: its stream, a new epoch with every grain
-	histTimer *time.Timer  // drops the stream's events past the ttl; nil when none is due
+	hist      *historyRing         // on a channel with history: its stream, a new epoch with every grain
+	histTimer *time.Timer          // drops the stream's events past the ttl; nil when none is due
 	seq       uint64               // of the last member event: this grain's epoch (high 32 bits) and count
 	listeners map[string]time.Time // nodes that asked (JoinCheck) until when, not yet counted
 	pulled    bool                 // asked every node for its state (StateRequest)
