@@ -382,9 +382,9 @@ func TestHistoryRecoveryFailsWhole(t *testing.T) {
 			t.Fatalf("from %+v: %+v, want recovered false at %s/%d", from, s, epoch, top)
 		}
 		e.publish("small", int(top)+1)
-		frames := r.waitFrames(t, 2)
+		r.waitFrames(t, 2)
 		time.Sleep(50 * time.Millisecond)
-		if frames = r.snapshot(); len(frames) != 2 || !slices.Equal(offsetsOf(t, frames[1:]), []int{int(top) + 1}) {
+		if frames := r.snapshot(); len(frames) != 2 || !slices.Equal(offsetsOf(t, frames[1:]), []int{int(top) + 1}) {
 			t.Fatalf("from %+v: frames %q, want subscription_succeeded then only the live event %d", from, frames, top+1)
 		}
 		e.system.Root.Send(e.app().pid, &Leave{Channel: "small", Conn: p.pid})
