@@ -429,7 +429,11 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 			if e == nil && kind != pusher.ServerToUser && !cache && a.app.node == nil && !kept {
 				continue // nobody here, and no other node to ask
 			}
-			frame := pusher.AppendEvent(make([]byte, 0, len(ev.Data)+len(ev.Name)+len(ch)+48), ev.Name, ch, ev.Data, "")
+			room := len(ev.Data) + len(ev.Name) + len(ch) + 48
+			if kept {
+				room += 32 // the offset, appended in place
+			}
+			frame := pusher.AppendEvent(make([]byte, 0, room), ev.Name, ch, ev.Data, "")
 			switch {
 			case kind == pusher.ServerToUser && a.app.node != nil:
 				a.toEveryNode(ctx, &clusterpb.UserDeliver{App: a.app.key,
