@@ -470,12 +470,19 @@ func TestClusterHistory(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		a.api.Trigger(name, "n", "2", nil)
+		_, res := a.api.Call("GET", "/apps/"+testID+"/channels/"+name, url.Values{"info": {"history"}}, nil)
+		now, _ := res["history"].(map[string]any)
+		moved := now["epoch"] != epochs[name]
 		for _, cl := range subs[2*i : 2*i+2] {
 			cl.Wait = 20 * time.Second
 			next = cl.Next()
-			if next["event"] == pusher.EventHistoryReset {
-				if next["epoch"] == epochs[name] || next["epoch"] == "" || next["recovered"] != false {
-					t.Fatalf("%s: reset %v", name, next)
+			told := next["event"] == pusher.EventHistoryReset
+			if told != moved {
+				t.Fatalf("%s: epoch %v → %v, first frame after the loss %v", name, epochs[name], now["epoch"], next)
+			}
+			if told {
+				if next["epoch"] != now["epoch"] || next["recovered"] != false {
+					t.Fatalf("%s: reset %v, want the new epoch %v", name, next, now["epoch"])
 				}
 				reset++
 				next = cl.Next()
