@@ -166,7 +166,8 @@ func (h *Herald) spawnHook(cfg config.Config, a config.App) (hook, error) {
 }
 
 // appConfig is a as the actors take it, with its webhook actor (nil: none).
-func appConfig(a config.App, hooks *actor.PID) actors.AppConfig {
+// A recovery may send a socket at most half its write queue (ws) at once.
+func appConfig(a config.App, ws config.WebSocket, hooks *actor.PID) actors.AppConfig {
 	return actors.AppConfig{
 		ID: a.ID, Key: a.Key, Secret: a.Secret, ClientEvents: a.ClientEvents,
 		ClientEventRate: a.ClientEventRate, MaxPresenceMembers: a.MaxPresenceMembers,
@@ -176,6 +177,9 @@ func appConfig(a config.App, hooks *actor.PID) actors.AppConfig {
 		MaxReadRequestsPerSecond:  a.MaxReadRequestsPerSecond,
 		UserAuthenticationTimeout: a.UserAuthenticationTimeout, Watchlist: a.Watchlist,
 		SubscriptionCount: a.SubscriptionCount, CacheTTL: a.CacheTTL, Hooks: hooks,
+		History: actors.HistoryConfig{Size: a.History.Size, TTL: a.History.TTL,
+			Prefixes:        strings.Join(a.History.Prefixes, " "),
+			MaxReplayFrames: max(1, ws.WriteQueue/2), MaxReplayBytes: max(1, ws.WriteQueueBytes/2)},
 	}
 }
 
@@ -281,7 +285,7 @@ func (h *Herald) Start() error {
 	}
 	var apps []actors.AppConfig
 	for _, a := range cfg.Apps {
-		apps = append(apps, appConfig(a, h.hooks[a.Key].pid))
+		apps = append(apps, appConfig(a, cfg.WebSocket, h.hooks[a.Key].pid))
 	}
 	b, err := actors.Start(h.system, actors.Config{
 		Apps:           apps,

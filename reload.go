@@ -59,7 +59,7 @@ func (h *Herald) Reload(ctx context.Context, next config.Config) error {
 	}
 	apps := make([]actors.AppConfig, 0, len(cfg.Apps))
 	for _, a := range cfg.Apps {
-		apps = append(apps, appConfig(a, hooks[a.Key].pid))
+		apps = append(apps, appConfig(a, cfg.WebSocket, hooks[a.Key].pid))
 	}
 	res, err := h.broker.Reload(ctx, apps)
 	if err != nil && res.Added == nil && res.Removed == nil && res.Changed == nil {

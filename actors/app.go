@@ -66,6 +66,7 @@ type appActor struct {
 	names    nameSlots             // numbers in the names of running children
 	users    *userIndex            // signed-in connections and watchlists
 	cache    *cacheStore           // last event of each cache channel
+	history  *historyStore         // single-node mode: the channels' history, made on first use
 	conns    int                   // running connection actors
 	grains   map[string]*actor.PID // cluster mode: channel grains resolved, until the topology changes
 	// cluster mode: what waits for a channel's grain to be resolved (off
@@ -109,6 +110,8 @@ func (a *appActor) Receive(ctx actor.Context) {
 		a.onJoin(ctx, m)
 	case *Leave:
 		a.onLeave(ctx, m)
+	case *PublishClientEvent:
+		a.onClientEvent(ctx, m)
 	case *ChannelStats:
 		a.onStats(ctx, m)
 	case *actor.Terminated:
@@ -205,7 +208,40 @@ func (a *appActor) onJoin(ctx actor.Context, m *Join) {
 			m.Cached = c.frame
 		}
 	}
+	if h := &a.app.config().History; a.app.node == nil && h.on(m.Channel) {
+		// In this turn, after every event already sent to the channel and
+		// before any later one: the replay ends where the live stream
+		// continues.
+		now := time.Now()
+		m.History = a.ring(m.Channel, now, h).join(m.Recover, now, h)
+	}
 	ctx.Send(e.pid, m)
+}
+
+// ring returns the history of channel (single-node mode).
+func (a *appActor) ring(channel string, now time.Time, h *HistoryConfig) *historyRing {
+	if a.history == nil {
+		a.history = newHistoryStore()
+	}
+	return a.history.ring(channel, now, h, a.occupied)
+}
+
+// occupied reports whether channel has a channel actor.
+func (a *appActor) occupied(channel string) bool { return a.channels[channel] != nil }
+
+// onClientEvent numbers a client event that a channel with history handed
+// on (single-node mode) and publishes it back to the channel, which never
+// echoes it to its sender.
+func (a *appActor) onClientEvent(ctx actor.Context, m *PublishClientEvent) {
+	e := a.channels[m.Channel]
+	if e == nil {
+		return
+	}
+	frame := m.Frame
+	if h := &a.app.config().History; h.on(m.Channel) {
+		frame, _ = a.ring(m.Channel, time.Now(), h).add(frame, time.Now())
+	}
+	ctx.Send(e.pid, &Publish{Channel: m.Channel, Frame: frame, Except: m.SocketID})
 }
 
 func (a *appActor) onLeave(ctx actor.Context, m *Leave) {
@@ -224,7 +260,15 @@ func (a *appActor) onStats(ctx actor.Context, m *ChannelStats) {
 		// Idle, and every Join sent to it has been handled: nothing can
 		// reach it any more, so stopping drops nothing.
 		delete(a.channels, m.Channel) // byPID keeps it until it terminates
+		a.vacated(m.Channel)
 		ctx.Stop(e.pid)
+	}
+}
+
+// vacated starts the ttl of the history of a channel that lost its actor.
+func (a *appActor) vacated(channel string) {
+	if a.history != nil {
+		a.history.vacated(channel, time.Now())
 	}
 }
 
@@ -241,6 +285,7 @@ func (a *appActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 		delete(a.byPID, id)
 		if e := a.channels[name]; e != nil && e.pid.Id == id {
 			delete(a.channels, name)
+			a.vacated(name)
 		}
 		a.names.give(slotOf(id))
 		return
@@ -374,15 +419,21 @@ func (a *appActor) sendToUser(userID string, frame []byte, except string) {
 func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 	res := &TriggerResponse{}
 	now := time.Now()
+	hist := &a.app.config().History
 	for _, ev := range m.Events {
 		for _, ch := range ev.Channels {
 			e := a.channels[ch]
 			kind := pusher.Kind(ch)
 			cache := pusher.IsCache(ch)
-			if e == nil && kind != pusher.ServerToUser && !cache && a.app.node == nil {
+			kept := a.app.node == nil && hist.on(ch) // single node: this actor keeps its history
+			if e == nil && kind != pusher.ServerToUser && !cache && a.app.node == nil && !kept {
 				continue // nobody here, and no other node to ask
 			}
-			frame := pusher.AppendEvent(make([]byte, 0, len(ev.Data)+len(ev.Name)+len(ch)+48), ev.Name, ch, ev.Data, "")
+			room := len(ev.Data) + len(ev.Name) + len(ch) + 48
+			if kept {
+				room += 32 // the offset, appended in place
+			}
+			frame := pusher.AppendEvent(make([]byte, 0, room), ev.Name, ch, ev.Data, "")
 			switch {
 			case kind == pusher.ServerToUser && a.app.node != nil:
 				a.toEveryNode(ctx, &clusterpb.UserDeliver{App: a.app.key,
@@ -392,7 +443,14 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 				a.sendToUser(ch[len(pusher.ServerToUserPrefix):], frame, ev.SocketID)
 				continue
 			case cache && a.app.node == nil: // in a cluster the grain keeps it
-				a.cache.put(ch, ev.Name, ev.Data, frame, now, a.app.config().CacheTTL)
+				cached := frame
+				if kept {
+					cached = append([]byte(nil), frame...) // the offset below is for the stream, not the cache
+				}
+				a.cache.put(ch, ev.Name, ev.Data, cached, now, a.app.config().CacheTTL)
+			}
+			if kept {
+				frame, _ = a.ring(ch, now, hist).add(frame, now)
 			}
 			switch {
 			case a.app.node != nil:
@@ -449,11 +507,22 @@ func (a *appActor) onChannel(ctx actor.Context, m *ChannelRequest) {
 			if info.CacheEvent != "" {
 				res.Cache = &CachedEvent{Event: info.CacheEvent, Data: info.CacheData, TTL: time.Duration(info.CacheTtlMs) * time.Millisecond}
 			}
+			if info.History {
+				res.History = &HistoryInfo{Epoch: info.HistoryEpoch, Offset: info.HistoryOffset, Events: int(info.HistoryEvents)}
+			}
 			ctx.Send(asker, res)
 		})
 		return
 	}
 	res := &ChannelResponse{Info: a.info(m.Channel)}
+	if h := &a.app.config().History; h.on(m.Channel) {
+		res.History = &HistoryInfo{}
+		if a.history != nil {
+			if r := a.history.peek(m.Channel, time.Now(), h, a.occupied); r != nil {
+				res.History = &HistoryInfo{Epoch: r.epoch, Offset: r.last, Events: r.n}
+			}
+		}
+	}
 	if pusher.IsCache(m.Channel) {
 		now := time.Now()
 		if c := a.cache.get(m.Channel, now); c != nil {
@@ -595,7 +664,8 @@ func (a *appActor) onDeliver(ctx actor.Context, m *deliver) {
 	}
 	if e := a.channels[m.Channel]; e != nil {
 		ctx.Send(e.pid, &Publish{Channel: m.Channel, Frame: m.Frame, Except: m.Except,
-			MemberAdded: m.MemberAdded, MemberRemoved: m.MemberRemoved, MemberSeq: m.MemberSeq})
+			MemberAdded: m.MemberAdded, MemberRemoved: m.MemberRemoved, MemberSeq: m.MemberSeq,
+			Epoch: m.Epoch, Offset: m.Offset})
 	}
 }
 

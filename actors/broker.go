@@ -46,6 +46,8 @@ type AppConfig struct {
 	SubscriptionCount bool
 	// CacheTTL is how long a cache channel keeps its last event; required.
 	CacheTTL time.Duration
+	// History is the app's channel history (history.go); Size 0 is off.
+	History HistoryConfig
 	// Hooks is the app's webhook actor, told of every ChannelOccupied and
 	// the other facts; nil means no webhooks.
 	Hooks *actor.PID
@@ -58,6 +60,8 @@ func (c AppConfig) check() error {
 		return errors.New("an app has no key")
 	case c.ClientEventRate <= 0, c.MaxPresenceMembers <= 0, c.MaxChannelsPerConnection <= 0, c.CacheTTL <= 0:
 		return fmt.Errorf("app %q: ClientEventRate, MaxPresenceMembers, MaxChannelsPerConnection and CacheTTL must be > 0", c.Key)
+	case c.History.Size > 0 && (c.History.TTL <= 0 || c.History.MaxReplayFrames <= 0 || c.History.MaxReplayBytes <= 0):
+		return fmt.Errorf("app %q: History needs TTL, MaxReplayFrames and MaxReplayBytes > 0", c.Key)
 	}
 	return nil
 }
@@ -128,6 +132,8 @@ type Broker struct {
 	cluster *cluster.Cluster // nil on a single node
 	nodePID *actor.PID       // the node actor, nil on a single node
 	reload  sync.Mutex       // one Reload at a time
+	stop    sync.Once        // Stop's work, done once
+	stopErr error
 }
 
 // appShared is what Start gives every app, those Reload adds included.
@@ -296,17 +302,20 @@ func (b *Broker) Request(msg any) (any, error) {
 func (b *Broker) Post(msg any) { b.system.Root.Send(b.api, msg) }
 
 // Stop stops the adapter and the apps (and so every connection and channel
-// actor) and waits for them, or for ctx.
+// actor) and waits for them, or for ctx. Calls after the first return its
+// result.
 func (b *Broker) Stop(ctx context.Context) error {
-	if b.api != nil {
-		_ = b.system.Root.StopFuture(b.api).Wait()
-	}
-	err := b.stopApps(ctx, b.Apps())
-	if b.cluster != nil {
-		b.cluster.Shutdown(true) // a graceful leave: the others see it at once
-	}
-	b.pool.stop()
-	return err
+	b.stop.Do(func() {
+		if b.api != nil {
+			_ = b.system.Root.StopFuture(b.api).Wait()
+		}
+		b.stopErr = b.stopApps(ctx, b.Apps())
+		if b.cluster != nil {
+			b.cluster.Shutdown(true) // a graceful leave: the others see it at once
+		}
+		b.pool.stop()
+	})
+	return b.stopErr
 }
 
 func (b *Broker) stopApps(ctx context.Context, apps []*App) error {

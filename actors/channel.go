@@ -77,7 +77,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *Publish:
 		a.onPublish(m)
 	case *PublishClientEvent:
-		a.onClientEvent(m)
+		a.onClientEvent(ctx, m)
 	case *UsersRequest:
 		a.onUsers(ctx)
 	case *countTick:
@@ -162,7 +162,7 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 	// The counts reach the app before the client can act on its
 	// subscription (the frame may be written at once, in place).
 	a.report(ctx)
-	m.Out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionSucceeded, a.name, data, ""))
+	answerJoin(m.Out, a.name, data, m.History) // and, on a recovery, the events missed
 	if pusher.IsCache(a.name) {
 		a.sendCached(m)
 	}
@@ -240,12 +240,16 @@ func (a *channelActor) onLeave(ctx actor.Context, conn *actor.PID) {
 
 func (a *channelActor) onPublish(m *Publish) { a.broadcast(m.Frame, m.Except) }
 
-func (a *channelActor) onClientEvent(m *PublishClientEvent) {
+func (a *channelActor) onClientEvent(ctx actor.Context, m *PublishClientEvent) {
 	i, ok := a.index[m.Sender.Id]
 	if !ok || m.Channel != a.name {
 		return // the sender left before its event arrived (and this name serves another channel now)
 	}
-	a.broadcast(m.Frame, a.subs[i].socketID) // never echoed to the sender
+	if a.app.config().History.on(a.name) {
+		ctx.Send(ctx.Parent(), m) // the app numbers it, keeps it and publishes it back
+	} else {
+		a.broadcast(m.Frame, a.subs[i].socketID) // never echoed to the sender
+	}
 	a.fact(&ClientEventSent{App: a.app.id, Channel: a.name, Event: m.Event, Data: m.Data,
 		SocketID: m.SocketID, UserID: m.UserID, At: time.Now()})
 }

@@ -373,7 +373,8 @@ func (a *connectionActor) onSubscribe(ctx actor.Context, raw json.RawMessage) {
 	}
 	a.subs[d.Channel] = sub
 	a.holdAck = true
-	ctx.Send(ctx.Parent(), &Join{Channel: d.Channel, Conn: ctx.Self(), Out: a.out, SocketID: a.socketID, Member: member})
+	ctx.Send(ctx.Parent(), &Join{Channel: d.Channel, Conn: ctx.Self(), Out: a.out, SocketID: a.socketID, Member: member,
+		Recover: pusher.ParseRecover(d.Recover)})
 }
 
 // onSubscribeUser answers pusher-js, which subscribes to its own

@@ -25,6 +25,7 @@
 //	connection ──PublishClientEvent──► channel
 //	transport ──Trigger/Channels/Channel/UsersRequest──► api ──Forward──► app (──Forward──► channel)
 //	channel ──ChannelStats──► app            (counts for queries; idle → app stops it)
+//	channel ──PublishClientEvent──► app ──Publish──► channel   (channels with history: the app numbers it)
 //	channel ──facts (ChannelOccupied, MemberAdded, …)──► the app's webhook actor
 //	channel, connection ──Outbound.Send/SendShared──► socket (transport)
 //
@@ -37,6 +38,18 @@
 //	app ──UserDeliver──► every node's node actor ──► app (its user index)
 //	gatherer ──ChannelsQuery──► every node's node actor ──Forward──► app
 //	grain ──facts──► its node's webhook actor of the app
+//
+// # History
+//
+// On channels with history (history.go, docs/recovery.md) the channel's
+// authority numbers each event (its offset, written into the frame once
+// before the frame is shared), keeps the last ones in a ring with the
+// stream's epoch, and hands a recovering Join the events it missed in the
+// same turn as the Join, so the replay ends exactly where the live stream
+// continues. The authority is the app actor in single-node mode (its rings
+// outlive the channel actors: a channel with no subscribers keeps its
+// history for the ttl) and the grain in a cluster (a rebuilt grain is a new
+// epoch, which the node-local channels tell their subscribers).
 //
 // # Reload
 //

@@ -35,6 +35,23 @@ type Join struct {
 	// Cached is the cached event of a cache channel, set by the app; nil
 	// on a cache channel means a cache miss.
 	Cached []byte
+	// Recover is the position a client re-subscribing asked to recover
+	// from (pusher:subscribe's data.recover), nil when none.
+	Recover *pusher.Position
+	// History is set by the single-node app on a channel with history:
+	// what subscription_succeeded tells and the events to replay.
+	History *JoinHistory
+}
+
+// JoinHistory is what the authority of a channel with history gives a
+// joining subscriber (history.go): the stream's position, for
+// subscription_succeeded, and, when the subscriber asked to recover, the
+// outcome and the events it missed, in order, sent right after
+// subscription_succeeded and before any live event.
+type JoinHistory struct {
+	Position pusher.Position
+	Recovery pusher.Recovery
+	Missed   [][]byte
 }
 
 // Leave asks a channel (through its app) to remove a connection.
@@ -53,11 +70,16 @@ type Publish struct {
 	// the grain): whom it is about.
 	MemberAdded, MemberRemoved string
 	MemberSeq                  uint64 // the grain's number of that member event
+	// In a cluster, on a channel with history: the stream's epoch and
+	// Frame's offset in it (no Frame: a notice of the stream's position).
+	Epoch  string
+	Offset uint64
 }
 
 // PublishClientEvent relays a client event from one subscriber to the others.
 // Frame is already encoded; Event, Data, SocketID and UserID feed the
-// client_event webhook.
+// client_event webhook. On a channel with history the single-node channel
+// hands it on to its app, which numbers it and publishes it back.
 type PublishClientEvent struct {
 	Channel  string
 	Frame    []byte
@@ -236,10 +258,20 @@ type ChannelsResponse struct{ Channels map[string]ChannelInfo }
 type ChannelRequest struct{ App, Channel string }
 
 // ChannelResponse answers ChannelRequest. Cache is the cached event of a
-// cache channel (nil when none).
+// cache channel (nil when none); History the channel's stream, on a
+// channel with history (nil when it has none).
 type ChannelResponse struct {
-	Info  ChannelInfo
-	Cache *CachedEvent
+	Info    ChannelInfo
+	Cache   *CachedEvent
+	History *HistoryInfo
+}
+
+// HistoryInfo is a channel's stream as the API reports it: its epoch, the
+// offset of its newest event and how many events it holds.
+type HistoryInfo struct {
+	Epoch  string
+	Offset uint64
+	Events int
 }
 
 // CachedEvent is a cache channel's last event and how long it is kept.

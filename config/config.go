@@ -223,9 +223,30 @@ type App struct {
 	// CacheTTL is how long the last event of a cache channel is kept. 0
 	// means the default, 30m.
 	CacheTTL time.Duration `koanf:"cache_ttl"`
+	// History keeps the last events of channels so that Herald's
+	// JavaScript client recovers what it missed while reconnecting
+	// (docs/recovery.md). Off by default.
+	History History `koanf:"history"`
 	// Webhooks lists the URLs this app's events are delivered to.
 	Webhooks []Webhook `koanf:"webhooks"`
 }
+
+// History is an app's channel history (docs/recovery.md).
+type History struct {
+	// Size is the number of events kept per channel. Default 0: no
+	// history; at most MaxHistorySize.
+	Size int `koanf:"size"`
+	// TTL is how long an event is kept, and how long a channel without
+	// subscribers keeps its history. 0 means the default, 5m; at most 24h.
+	TTL time.Duration `koanf:"ttl"`
+	// Prefixes limits history to the channels whose names start with one
+	// of them. Empty (the default) means every channel.
+	Prefixes []string `koanf:"prefixes"`
+}
+
+// MaxHistorySize is the largest history.size: the events one channel may
+// keep.
+const MaxHistorySize = 10000
 
 // Webhook is one delivery target of an app.
 type Webhook struct {
@@ -277,6 +298,7 @@ const (
 	defaultMaxPresenceMembers       = 100
 	defaultMaxChannelsPerConnection = 1000
 	defaultCacheTTL                 = 30 * time.Minute
+	defaultHistoryTTL               = 5 * time.Minute
 )
 
 // Default returns the defaults of every setting, with no apps: the one
@@ -358,6 +380,9 @@ func (a App) WithDefaults() App {
 	}
 	if a.CacheTTL == 0 {
 		a.CacheTTL = defaultCacheTTL
+	}
+	if a.History.TTL == 0 {
+		a.History.TTL = defaultHistoryTTL
 	}
 	if len(a.Webhooks) > 0 {
 		// Copy so that filling defaults never writes into the caller's slice.

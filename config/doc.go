@@ -42,8 +42,9 @@
 // # Apps
 //
 // Apps come from the file, or, for the common single-app case, from
-// HERALD_APP_KEY, HERALD_APP_SECRET, HERALD_APP_ID and
-// HERALD_APP_CLIENT_EVENTS. Lists such as apps are replaced whole by a
+// HERALD_APP_KEY, HERALD_APP_SECRET, HERALD_APP_ID,
+// HERALD_APP_CLIENT_EVENTS and HERALD_APP_HISTORY_SIZE, _TTL and
+// _PREFIXES (the app's history section). Lists such as apps are replaced whole by a
 // later source, never merged item by item: setting HERALD_APP_KEY gives
 // exactly that one app, whatever the file lists. For the same reason apps
 // cannot inherit per-app defaults from a default list, so the per-app

@@ -82,6 +82,9 @@ func Load(args, environ []string) (Config, error) {
 	}
 	for i := range cfg.Apps {
 		cfg.Apps[i] = cfg.Apps[i].WithDefaults()
+		if len(cfg.Apps[i].History.Prefixes) == 0 {
+			cfg.Apps[i].History.Prefixes = nil // nil and empty both mean every channel
+		}
 	}
 	if len(cfg.Apps) == 0 {
 		cfg.Apps = []App{DevApp()}
@@ -104,7 +107,9 @@ Every flag but --config can also be given as an environment variable named
 HERALD_ followed by the flag name upper-cased, with "_" for ".": for example
 --websocket.listen is HERALD_WEBSOCKET_LISTEN. Lists are comma-separated.
 A single app can be given with HERALD_APP_KEY, HERALD_APP_SECRET,
-HERALD_APP_ID and HERALD_APP_CLIENT_EVENTS; it replaces the apps of the file.
+HERALD_APP_ID, HERALD_APP_CLIENT_EVENTS, HERALD_APP_HISTORY_SIZE,
+HERALD_APP_HISTORY_TTL and HERALD_APP_HISTORY_PREFIXES; it replaces the
+apps of the file.
 Precedence: defaults < config file < environment < flags.
 `)
 	return b.String()

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/herald-push/herald/pusher"
 )
 
 // Validate reports every invalid setting of c, each in an error that starts
@@ -168,6 +170,14 @@ func (v *validator) apps(apps []App) {
 		v.check(a.UserAuthenticationTimeout >= 0,
 			p+".user_authentication_timeout", "must be >= 0, got %s", a.UserAuthenticationTimeout)
 		v.positive(p+".cache_ttl", a.CacheTTL)
+		v.check(a.History.Size >= 0 && a.History.Size <= MaxHistorySize,
+			p+".history.size", "must be from 0 to %d, got %d", MaxHistorySize, a.History.Size)
+		v.check(a.History.TTL >= time.Second && a.History.TTL <= 24*time.Hour,
+			p+".history.ttl", "must be from 1s to 24h, got %s", a.History.TTL)
+		for j, prefix := range a.History.Prefixes {
+			v.check(pusher.ValidChannelName(prefix), fmt.Sprintf("%s.history.prefixes[%d]", p, j),
+				"must be the start of a channel name: A-Z a-z 0-9 _ - = @ , . ; and at most 200 characters")
+		}
 
 		for j, w := range a.Webhooks {
 			v.webhook(fmt.Sprintf("%s.webhooks[%d]", p, j), w)

@@ -99,6 +99,11 @@ func TestValidateRejects(t *testing.T) {
 			a.ClientEventRate, a.MaxPresenceMembers, a.MaxChannelsPerConnection = 0, 10001, 0
 			a.UserAuthenticationTimeout, a.CacheTTL = -1, 0
 		}, []string{"apps[0].client_event_rate", "apps[0].max_presence_members", "apps[0].max_channels_per_connection", "apps[0].user_authentication_timeout", "apps[0].cache_ttl"}},
+		{"history bounds", func(c *Config) {
+			c.Apps[0].History = History{Size: MaxHistorySize + 1, TTL: 25 * time.Hour, Prefixes: []string{"chat-", "", "bad prefix"}}
+		}, []string{"apps[0].history.size", "apps[0].history.ttl", "apps[0].history.prefixes[1]", "apps[0].history.prefixes[2]"}},
+		{"history ttl", func(c *Config) { c.Apps[0].History = History{Size: 10, TTL: 500 * time.Millisecond} }, []string{"apps[0].history.ttl"}},
+		{"history size negative", func(c *Config) { c.Apps[0].History.Size = -1 }, []string{"apps[0].history.size"}},
 		{"webhook url relative", func(c *Config) { c.Apps[0].Webhooks[0].URL = "/hooks" }, []string{"apps[0].webhooks[0].url"}},
 		{"webhook url scheme", func(c *Config) { c.Apps[0].Webhooks[0].URL = "ftp://x.example/" }, []string{"apps[0].webhooks[0].url"}},
 		{"webhook url empty", func(c *Config) { c.Apps[0].Webhooks[0].URL = "" }, []string{"apps[0].webhooks[0].url"}},

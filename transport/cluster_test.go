@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -389,4 +390,110 @@ func TestClusterReloadAddsAndRemovesAnApp(t *testing.T) {
 	}
 	b.api.Trigger("news", "after", "1", nil)
 	stays.Expect("after")
+}
+
+// Channel history in a cluster: the grain numbers the events of every
+// node's publishes in one stream, a subscriber on another node recovers
+// what it missed while events keep coming, and when a node leaves, the
+// channels whose grain it held get a new epoch that their subscribers
+// are told of (history_reset), never a silent gap.
+func TestClusterHistory(t *testing.T) {
+	nodes := startClusterBrokers(t, 3, withHistory(1000))
+	a, b, c := nodes[0], nodes[1], nodes[2]
+
+	ca := a.connect()
+	ok := ca.SubscribeRecover("hist", nil)
+	epoch, _ := ok["epoch"].(string)
+	if epoch == "" || offset(t, ok) != 0 {
+		t.Fatalf("subscription_succeeded %v", ok)
+	}
+	for i := 1; i <= 10; i++ {
+		nodes[i%3].api.Trigger("hist", "n", strconv.Itoa(i), nil)
+		expectEvents(t, ca, "n", i, i)
+	}
+	done := make(chan struct{})
+	go func() { // owned by the test: ends after its publishes
+		defer close(done)
+		for i := 11; i <= 110; i++ {
+			c.api.Trigger("hist", "n", strconv.Itoa(i), nil)
+		}
+	}()
+	cb := b.connect()
+	cb.Wait = 20 * time.Second
+	if ok := cb.SubscribeRecover("hist", &pusher.Position{Epoch: epoch, Offset: 3}); ok["recovered"] != true || ok["epoch"] != epoch {
+		t.Fatalf("recovering on another node: %v", ok)
+	}
+	<-done
+	expectEvents(t, cb, "n", 4, 110)
+	expectEvents(t, ca, "n", 11, 110)
+	cb.Quiet(200 * time.Millisecond)
+
+	// Subscribers on A and B of many channels, whose grains are spread
+	// over the three nodes; then C leaves.
+	const channels = 24
+	epochs := map[string]string{}
+	var subs []*pushertest.Client
+	for i := range channels {
+		name := fmt.Sprintf("spread-%d", i)
+		for _, n := range []*broker{a, b} {
+			cl := n.connect()
+			epochs[name] = cl.SubscribeRecover(name, nil)["epoch"].(string)
+			subs = append(subs, cl)
+		}
+		a.api.Trigger(name, "n", "1", nil)
+	}
+	for i, cl := range subs {
+		if f := cl.Expect("n"); offset(t, f) != 1 || f["channel"] != fmt.Sprintf("spread-%d", i/2) {
+			t.Fatalf("frame %v", f)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = c.srv.Shutdown(ctx)
+	_ = c.b.Stop(ctx)
+
+	// Each channel's next event: of the same epoch, or, where C held the
+	// grain, preceded by a history_reset naming the new epoch.
+	reset := 0
+	for i := range channels {
+		name := fmt.Sprintf("spread-%d", i)
+		var next map[string]any
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			// The channel's grain, rebuilt or not, counts both nodes.
+			code, res := a.api.Call("GET", "/apps/"+testID+"/channels/"+name, url.Values{"info": {"history,subscription_count"}}, nil)
+			if h, _ := res["history"].(map[string]any); code == 200 && h != nil && res["subscription_count"] == float64(2) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no grain answers after the loss: %d %v", name, code, res)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		a.api.Trigger(name, "n", "2", nil)
+		_, res := a.api.Call("GET", "/apps/"+testID+"/channels/"+name, url.Values{"info": {"history"}}, nil)
+		now, _ := res["history"].(map[string]any)
+		moved := now["epoch"] != epochs[name]
+		for _, cl := range subs[2*i : 2*i+2] {
+			cl.Wait = 20 * time.Second
+			next = cl.Next()
+			told := next["event"] == pusher.EventHistoryReset
+			if told != moved {
+				t.Fatalf("%s: epoch %v → %v, first frame after the loss %v", name, epochs[name], now["epoch"], next)
+			}
+			if told {
+				if next["epoch"] != now["epoch"] || next["recovered"] != false {
+					t.Fatalf("%s: reset %v, want the new epoch %v", name, next, now["epoch"])
+				}
+				reset++
+				next = cl.Next()
+			}
+			if next["event"] != "n" || next["data"] != "2" {
+				t.Fatalf("%s: after the loss %v", name, next)
+			}
+		}
+	}
+	if reset == 0 {
+		t.Fatalf("none of %d channels had its grain on the node that left", channels)
+	}
+	t.Logf("%d of %d subscribers were told their history was reset", reset, 2*channels)
 }

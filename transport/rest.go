@@ -413,7 +413,7 @@ func (h *apiHandler) channel(key, name string, r *http.Request) (any, error) {
 	if !pusher.ValidServerChannel(name) {
 		return nil, fail(http.StatusBadRequest, "invalid channel name")
 	}
-	info, err := parseInfo(r.URL.Query().Get("info"), "user_count", "subscription_count", "cache")
+	info, err := parseInfo(r.URL.Query().Get("info"), "user_count", "subscription_count", "cache", "history")
 	if err != nil {
 		return nil, err
 	}
@@ -427,8 +427,11 @@ func (h *apiHandler) channel(key, name string, r *http.Request) (any, error) {
 		out[k] = v
 	}
 	for _, a := range info {
-		if a == "cache" && cr.Cache != nil {
+		switch {
+		case a == "cache" && cr.Cache != nil:
 			out["cache"] = map[string]any{"event": cr.Cache.Event, "data": cr.Cache.Data, "ttl": int(cr.Cache.TTL.Seconds())}
+		case a == "history" && cr.History != nil: // a channel with history (docs/recovery.md)
+			out["history"] = map[string]any{"epoch": cr.History.Epoch, "offset": cr.History.Offset, "events": cr.History.Events}
 		}
 	}
 	return out, nil

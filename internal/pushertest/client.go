@@ -209,6 +209,23 @@ func (c *Client) Subscribe(channel string) {
 	}
 }
 
+// SubscribeRecover subscribes to a public channel asking to recover
+// from (Herald's channel history, docs/recovery.md; nil: a plain
+// subscribe) and returns the subscription_succeeded frame.
+func (c *Client) SubscribeRecover(channel string, from *pusher.Position) map[string]any {
+	c.T.Helper()
+	data := map[string]any{"channel": channel}
+	if from != nil {
+		data["recover"] = from
+	}
+	c.Send(map[string]any{"event": pusher.EventSubscribe, "data": data})
+	f := c.Expect(pusher.EventSubscriptionSucceeded)
+	if f["channel"] != channel {
+		c.T.Fatalf("subscription_succeeded for %v, want %s", f["channel"], channel)
+	}
+	return f
+}
+
 // SubscribePresence joins a presence channel as userID and returns the
 // subscription_succeeded frame.
 func (c *Client) SubscribePresence(channel, userID string, info any) map[string]any {
