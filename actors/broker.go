@@ -189,7 +189,7 @@ func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
 	if node := b.shared.node; node != nil {
 		node.setApps(set)
 	}
-	api, err := system.Root.SpawnNamed(newAPIProps(set.routes(), cfg.Logger, actor.WithDispatcher(b.pool)), "herald-api")
+	api, err := system.Root.SpawnNamed(newAPIProps(set.routes(), cfg.Logger, actor.WithDispatcher(b.pool)), UniqueName(system, "herald-api"))
 	if err != nil {
 		_ = b.Stop(context.Background())
 		return nil, fmt.Errorf("spawn api adapter: %w", err)
@@ -224,11 +224,20 @@ func checkApps(apps []AppConfig) error {
 // spawnApp starts the actor of one app.
 func (b *Broker) spawnApp(ac AppConfig) (*App, error) {
 	info := newAppInfo(ac, b.system, b.shared, actor.WithDispatcher(b.pool))
-	pid, err := b.system.Root.SpawnNamed(newAppProps(info), "herald-app-"+ac.Key)
+	pid, err := b.system.Root.SpawnNamed(newAppProps(info), UniqueName(b.system, "herald-app-"+ac.Key))
 	if err != nil {
 		return nil, fmt.Errorf("spawn app %q: %w", info.id, err)
 	}
 	return &App{info: info, pid: pid}, nil
+}
+
+// UniqueName is prefix followed by an id unique in system ("herald-api$3"):
+// the name of every actor a Broker or Herald spawns at the root, so that
+// several of them share an ActorSystem without colliding. Only the node
+// actor of a cluster member has a well-known name (NodeActorName): one
+// Broker per ActorSystem may join a cluster.
+func UniqueName(system *actor.ActorSystem, prefix string) string {
+	return prefix + system.ProcessRegistry.NextId()
 }
 
 // routes maps every app key of the set to its actor.
@@ -294,6 +303,22 @@ func (b *Broker) Request(msg any) (any, error) {
 // through the HTTP adapter actor without waiting: the mailbox keeps it, in
 // order with every earlier Post and Request.
 func (b *Broker) Post(msg any) { b.system.Root.Send(b.api, msg) }
+
+// Subscribe hands m to app's actor: an actor of the embedding program
+// subscribes to a channel (see AddSubscriber). It does not wait: m.Reply,
+// when set, gets the outcome.
+func (b *Broker) Subscribe(app *App, m *AddSubscriber) { b.system.Root.Send(app.pid, m) }
+
+// Unsubscribe hands m to app's actor (see RemoveSubscriber).
+func (b *Broker) Unsubscribe(app *App, m *RemoveSubscriber) { b.system.Root.Send(app.pid, m) }
+
+// WatchFacts hands m to app's actor: m.Watcher is told of the app's facts
+// (see WatchFacts). It does not wait: m.Reply, when set, is called once
+// the watcher is registered.
+func (b *Broker) WatchFacts(app *App, m *WatchFacts) { b.system.Root.Send(app.pid, m) }
+
+// UnwatchFacts hands m to app's actor (see UnwatchFacts).
+func (b *Broker) UnwatchFacts(app *App, m *UnwatchFacts) { b.system.Root.Send(app.pid, m) }
 
 // Stop stops the adapter and the apps (and so every connection and channel
 // actor) and waits for them, or for ctx.
