@@ -99,9 +99,9 @@ type Server struct {
 	ws      *wsHandler
 	api     *apiHandler
 	apiMux  *http.ServeMux // the API listener's routes (APIHandler)
-	wsCert  *certificate // nil: plain ws://
-	apiCert *certificate // nil: plain http://; wsCert when one listener serves both
-	wsOnly  *http.Server // the WebSocket listener's server, nil when one listener serves both
+	wsCert  *certificate   // nil: plain ws://
+	apiCert *certificate   // nil: plain http://; wsCert when one listener serves both
+	wsOnly  *http.Server   // the WebSocket listener's server, nil when one listener serves both
 	servers []*http.Server
 	addrs   []net.Addr // WebSocket, then API
 	serving sync.WaitGroup
