@@ -120,17 +120,25 @@ type (
 	SubscriptionError = actors.SubscriptionError
 )
 
-// The facts a watcher receives (see WatchFacts). Each has App (the app's
-// id, or its key when it has none), Channel and At; the member facts
-// UserID; ClientEventSent Event, Data, SocketID and UserID (the sender's);
-// SubscriptionCountChanged Count.
+// The facts a watcher receives (see WatchFacts): the facts of the app's
+// webhooks. App is the app's id (its key when it has none), At when it
+// happened.
 type (
-	ChannelOccupied          = actors.ChannelOccupied
-	ChannelVacated           = actors.ChannelVacated
-	MemberAdded              = actors.MemberAdded
-	MemberRemoved            = actors.MemberRemoved
-	ClientEventSent          = actors.ClientEventSent
-	CacheMissed              = actors.CacheMissed
+	// ChannelOccupied: Channel got its first subscription.
+	ChannelOccupied = actors.ChannelOccupied
+	// ChannelVacated: Channel lost its last subscription.
+	ChannelVacated = actors.ChannelVacated
+	// MemberAdded: UserID joined presence Channel (its first connection).
+	MemberAdded = actors.MemberAdded
+	// MemberRemoved: UserID left presence Channel (its last connection).
+	MemberRemoved = actors.MemberRemoved
+	// ClientEventSent: a client sent Event with Data on Channel, from
+	// SocketID (UserID on a presence channel).
+	ClientEventSent = actors.ClientEventSent
+	// CacheMissed: a subscriber of cache Channel found no cached event.
+	CacheMissed = actors.CacheMissed
+	// SubscriptionCountChanged: Channel has Count subscriptions (with
+	// apps[].subscription_count, at most once a second).
 	SubscriptionCountChanged = actors.SubscriptionCountChanged
 )
 
