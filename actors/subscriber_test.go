@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -86,7 +87,8 @@ func TestServerSubscriberRefused(t *testing.T) {
 			expect[*Subscribed](t, p)
 			continue
 		}
-		if se, ok := err.(*SubscriptionError); !ok || se.Channel != tc.refused {
+		var se *SubscriptionError
+		if !errors.As(err, &se) || se.Channel != tc.refused {
 			t.Fatalf("got %v, want a refusal of %s", err, tc.refused)
 		}
 		if m := expect[*SubscriptionError](t, p); m.Channel != tc.refused {

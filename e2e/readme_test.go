@@ -254,7 +254,7 @@ func TestReadmeGoSnippet(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o600); err != nil { //nolint:gosec // G703: dir is this test's MkdirTemp
 		t.Fatal(err)
 	}
 	bin := filepath.Join(t.TempDir(), "snippet")

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -61,10 +62,14 @@ func run(ctx context.Context, addr string) error {
 	mux.Handle("/app/", h.Handler())              // WebSocket: ws://ADDR/app/app-key
 	mux.Handle("/auth", h.AuthHandler("app-key")) // calls authorize
 	mux.Handle("/", h.APIHandler())               // the HTTP API, /healthz, /push.js
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe() }() // ends with srv.Shutdown
-	log.Printf("listening on http://%s", addr)
+	go func() { served <- srv.Serve(ln) }() // ends with srv.Shutdown
+	log.Printf("listening on http://%s", ln.Addr())
 	select {
 	case err := <-served:
 		return err
