@@ -123,9 +123,9 @@ func (a *channelActor) onStopped(ctx actor.Context) {
 
 func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 	a.joins++
-	defer a.report(ctx)
 	if _, ok := a.index[m.Conn.Id]; ok {
 		ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID})
+		a.report(ctx)
 		return
 	}
 	sub := &subscriber{conn: m.Conn, out: m.Out, socketID: m.SocketID}
@@ -133,10 +133,12 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 	if a.auth.presence {
 		if m.Member == nil {
 			ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "presence channels need channel_data", SocketID: m.SocketID})
+			a.report(ctx)
 			return
 		}
 		if !a.auth.canJoin(m.Member.UserID, a.app.config().MaxPresenceMembers) {
 			ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "the presence channel has reached its member limit", SocketID: m.SocketID})
+			a.report(ctx)
 			return
 		}
 		sub.userID = m.Member.UserID
@@ -157,6 +159,9 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 	if a.auth.presence {
 		data = string(pusher.AppendPresenceData(nil, a.auth.memberList()))
 	}
+	// The counts reach the app before the client can act on its
+	// subscription (the frame may be written at once, in place).
+	a.report(ctx)
 	m.Out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionSucceeded, a.name, data, ""))
 	if pusher.IsCache(a.name) {
 		a.sendCached(m)

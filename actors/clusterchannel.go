@@ -365,10 +365,12 @@ func (a *clusterChannelActor) add(ctx actor.Context, m *Join, data string, fromS
 	}
 	a.index[m.Conn.Id] = len(a.subs)
 	a.subs = append(a.subs, sub)
-	m.Out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionSucceeded, a.name, data, ""))
-	ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID})
+	// The grain and the app hear of it before the client can act on its
+	// subscription (the frame may be written at once, in place).
 	a.sendState(ctx, m.SocketID, false)
 	a.report(ctx)
+	m.Out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionSucceeded, a.name, data, ""))
+	ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID})
 	return sub
 }
 
