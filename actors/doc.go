@@ -26,7 +26,7 @@
 //	connection ──Join/Leave──► app ──routes/spawns──► channel
 //	channel ──Joined/JoinRefused──► connection
 //	connection ──PublishClientEvent──► channel
-//	transport ──Trigger/Channels/Channel/UsersRequest──► api ──Forward──► app (──Forward──► channel)
+//	transport ──Trigger/Channels/Channel/Users/TerminateUserRequest──► api ──Forward──► app (──Forward──► channel)
 //	channel ──ChannelStats──► app            (counts for queries; idle → app stops it)
 //	channel ──facts (ChannelOccupied, MemberAdded, …)──► the app's webhook actor, fact watchers
 //	channel, connection ──Outbound.Send/SendShared──► socket (transport)
@@ -79,8 +79,10 @@
 // # Rules
 //
 // State is touched only inside Receive; nothing here takes a lock. The
-// transport reaches actors only with messages (Broker's methods), and
-// actors reach sockets only through Outbound, which queues and never
+// transport reaches actors only with messages, through Broker's methods:
+// one per operation, each with its typed message and answer (ClientFrame,
+// Trigger, Channels, …; a query's answer or ErrUnknownApp, ErrNoAnswer),
+// and actors reach sockets only through Outbound, which queues and never
 // blocks. Messages are pointer structs, never changed after sending.
 //
 // Fan-out encodes a frame once: the app encodes an API event once per

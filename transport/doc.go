@@ -7,7 +7,7 @@
 //
 //	client ──gws read goroutine──► wsHandler.OnMessage ──ClientFrame──► connection actor
 //	connection / channel actors ──Outbound.Send/SendShared──► socket queue ──writer goroutine (writev)──► client
-//	backend ──HTTP──► apiHandler ──Broker.Request──► HTTP adapter actor ──► app actor
+//	backend ──HTTP──► apiHandler ──Broker.Trigger/Post/Channels/Channel/Users/TerminateUser──► HTTP adapter actor ──► app actor
 //
 // transport never touches actor state: it only sends messages (through
 // actors.Broker) and implements actors.Outbound and actors.Fanout.
