@@ -538,3 +538,76 @@ func TestAuthorizerSignsAndRefuses(t *testing.T) {
 }
 
 func jsonDecode(res *http.Response, v any) error { return json.NewDecoder(res.Body).Decode(v) }
+
+// Every command is also a message to PID: with a sender it is answered
+// Done, and a nil Subscriber or Watcher means the sender.
+func TestCommandsAsMessages(t *testing.T) {
+	e := startIn(t, newSystem(t), herald.Options{}, nil)
+	self := newInbox(e.system) // the sender, subscriber and watcher
+	ask := func(m any) error {
+		t.Helper()
+		e.system.Root.RequestWithCustomSender(e.h.PID(), m, self.pid)
+		return next[*herald.Done](t, self).Err
+	}
+	if err := ask(&herald.WatchFacts{App: "app-key"}); err != nil {
+		t.Fatal(err)
+	}
+	// Subscribed and the occupied fact come from the channel, Done from the
+	// subscription's stand-in: in any order.
+	e.system.Root.RequestWithCustomSender(e.h.PID(), &herald.Subscribe{App: "app-key", Channel: "private-cmd"}, self.pid)
+	got := map[string]bool{}
+	for range 3 {
+		select {
+		case m := <-self.ch:
+			switch m := m.(type) {
+			case *herald.Done:
+				got["done"] = m.Err == nil
+			case *herald.Subscribed:
+				got["subscribed"] = m.Channel == "private-cmd"
+			case *herald.ChannelOccupied:
+				got["occupied"] = m.Channel == "private-cmd"
+			default:
+				t.Fatalf("got %T %+v", m, m)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("got only %v within 5s", got)
+		}
+	}
+	if !got["done"] || !got["subscribed"] || !got["occupied"] {
+		t.Fatalf("got %v", got)
+	}
+	// Done from the gateway, the vacated fact from the channel: in any order.
+	e.system.Root.RequestWithCustomSender(e.h.PID(), &herald.Unsubscribe{App: "app-key", Channel: "private-cmd"}, self.pid)
+	for range 2 {
+		switch m := (<-self.ch).(type) {
+		case *herald.Done:
+			if m.Err != nil {
+				t.Fatal(m.Err)
+			}
+		case *herald.ChannelVacated:
+		default:
+			t.Fatalf("got %T %+v", m, m)
+		}
+	}
+	if err := ask(&herald.UnwatchFacts{App: "app-key"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []any{&herald.Subscribe{App: "nope", Channel: "x"}, &herald.Unsubscribe{App: "nope"},
+		&herald.WatchFacts{App: "nope"}, &herald.UnwatchFacts{App: "nope"}, &herald.Publish{App: "nope", Channels: []string{"x"}, Event: "e"}} {
+		if err := ask(m); !errors.Is(err, herald.ErrUnknownApp) {
+			t.Errorf("%T to an unknown app: %v", m, err)
+		}
+	}
+	// Before Start and after Shutdown the API refuses.
+	e.stop(t)
+	if err := e.h.Subscribe(context.Background(), herald.Subscribe{App: "app-key", Channel: "x", Subscriber: self.pid}); !errors.Is(err, herald.ErrNotRunning) {
+		t.Fatalf("after shutdown: %v", err)
+	}
+	h, err := herald.New(config.Default(), herald.Options{NoListeners: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Publish(context.Background(), herald.Publish{App: "app-key", Channels: []string{"x"}, Event: "e"}); !errors.Is(err, herald.ErrNotRunning) || h.PID() != nil {
+		t.Fatalf("before start: %v", err)
+	}
+}
