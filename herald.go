@@ -1,20 +1,3 @@
-// Package herald runs the Herald broker: a Pusher-protocol push server on
-// Proto.Actor. cmd/herald is a thin main over it; a Go program embeds the
-// broker the same way:
-//
-//	cfg, err := config.Load(os.Args[1:], os.Environ())
-//	h, err := herald.New(cfg, herald.Options{})      // or Options{System: mySystem}
-//	err = h.Start()
-//	...
-//	err = h.Reload(ctx, newCfg)                       // apps, log level, limits, webhooks, certificates
-//	err = h.Shutdown(ctx)
-//
-// New wires the layers (config → webhooks, transport → actors → pusher):
-// one webhook actor per app that has webhooks and the listeners. Start
-// opens the listeners (/healthz answers, /readyz says 503), starts the app
-// and HTTP adapter actors (in a cluster: joins it), then serves (/readyz
-// 200). Every value comes from the config.Config given: no layer below
-// holds a default of its own.
 package herald
 
 import (
@@ -29,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -62,22 +46,34 @@ type Options struct {
 	// deliveries), from the goroutine where it happens: each must be quick
 	// and never block.
 	Observers []actors.Observer
+	// NoListeners makes Start open neither the WebSocket nor the API
+	// listener (websocket.listen and api.listen are then unused): the
+	// program serves Handler, and APIHandler if it wants the HTTP API, on
+	// its own http.Server. Everything else is the same.
+	NoListeners bool
+	// Authorizer, when set, authorizes private and presence subscriptions
+	// and user sign-ins in-process, at POST /auth/{app key} on the API
+	// listener and through AuthHandler (see Authorizer).
+	Authorizer Authorizer
 }
 
 // Herald is a configured broker.
 type Herald struct {
-	log       *slog.Logger
-	level     *slog.LevelVar // nil: the level is the embedding program's
-	system    *actor.ActorSystem
-	ownSystem bool
-	server    *transport.Server
-	broker    *actors.Broker  // set by Start, before the listeners serve it
-	observer  actors.Observer // Options.Observers as one; nil when none
+	log        *slog.Logger
+	level      *slog.LevelVar // nil: the level is the embedding program's
+	system     *actor.ActorSystem
+	ownSystem  bool
+	server     *transport.Server
+	broker     *actors.Broker  // set by Start, before the listeners serve it
+	observer   actors.Observer // Options.Observers as one; nil when none
+	listen     bool            // Start opens the listeners (not Options.NoListeners)
+	authorizer Authorizer      // Options.Authorizer
+	gateway    *actor.PID      // PID: spawned by Start once the broker runs
+	running    atomic.Bool     // from the end of Start to the start of Shutdown: the embedding API works
 
 	mu       sync.Mutex // held by Reload and Shutdown: one at a time
 	cfg      config.Config
 	hooks    map[string]hook // the webhook actor of each app that has webhooks, by key
-	hookSeq  int             // numbers the webhook actors a reload spawns
 	retiring sync.WaitGroup  // webhook actors a reload replaced, flushing
 	stopped  bool            // Shutdown has run: Reload refuses
 	stopOnce sync.Once
@@ -90,13 +86,18 @@ type hook struct {
 	cfg webhooks.Config
 }
 
-// New builds a broker from cfg; Start opens its listeners. An unreadable
+// New builds a broker from cfg — loaded by config.Load, or built in code
+// from config.Default() — checked as Load checks a file: each app's
+// per-app defaults are filled in (config.App.WithDefaults), then
+// cfg.Validate must pass. Start opens its listeners. An unreadable
 // certificate is an error here.
 func New(cfg config.Config, opts Options) (*Herald, error) {
+	cfg = withAppDefaults(cfg)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Herald{cfg: cfg, log: opts.Logger, level: opts.LogLevel, system: opts.System, hooks: map[string]hook{}}
+	h := &Herald{cfg: cfg, log: opts.Logger, level: opts.LogLevel, system: opts.System, hooks: map[string]hook{},
+		listen: !opts.NoListeners, authorizer: opts.Authorizer}
 	if len(opts.Observers) > 0 {
 		h.observer = actors.Observers(opts.Observers)
 	}
@@ -129,7 +130,12 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		app := cfg.Apps[0]
 		mounts["/demo/"] = web.DemoHandler(web.Demo{AppKey: app.Key, Secret: app.Secret,
 			WebSocketURL: demoURL(cfg.WebSocket.Listen, cfg.WebSocket.TLS.Enabled()),
-			Publish:      func(ch, ev, data string) error { return h.Trigger(app.Key, ch, ev, data) }})
+			Publish: func(ch, ev, data string) error {
+				return h.Publish(context.Background(), Publish{App: app.Key, Channels: []string{ch}, Event: ev, Data: data})
+			}})
+	}
+	if opts.Authorizer != nil {
+		mounts["/auth/"] = authHandler{h: h}
 	}
 	for p, m := range opts.Mounts {
 		mounts[p] = m
@@ -153,12 +159,7 @@ func (h *Herald) spawnHook(cfg config.Config, a config.App) (hook, error) {
 	if err != nil {
 		return hook{}, fmt.Errorf("webhooks of app %q: %w", a.Key, err)
 	}
-	name := "herald-hooks-" + a.Key
-	if h.hookSeq > 0 {
-		name = fmt.Sprintf("%s-%d", name, h.hookSeq)
-	}
-	h.hookSeq++
-	pid, err := h.system.Root.SpawnNamed(props, name)
+	pid, err := h.system.Root.SpawnNamed(props, actors.UniqueName(h.system, "herald-hooks-"+a.Key))
 	if err != nil {
 		return hook{}, fmt.Errorf("start webhooks of app %q: %w", a.Key, err)
 	}
@@ -244,37 +245,35 @@ func demoURL(listen string, tls bool) string {
 	return scheme + net.JoinHostPort(host, port)
 }
 
-// Trigger publishes one event on one channel of the app whose key is key,
-// as POST /events would.
-func (h *Herald) Trigger(key, channel, event, data string) error {
-	if h.broker == nil {
-		return errors.New("trigger: the broker has not started")
+// withAppDefaults is cfg with each app's per-app defaults filled in, as
+// config.Load fills them (the caller's slice is not written to).
+func withAppDefaults(cfg config.Config) config.Config {
+	apps := make([]config.App, len(cfg.Apps))
+	for i, a := range cfg.Apps {
+		apps[i] = a.WithDefaults()
 	}
-	res, err := h.broker.Request(&actors.TriggerRequest{App: key,
-		Events: []actors.TriggerEvent{{Name: event, Data: data, Channels: []string{channel}}}})
-	if err != nil {
-		return err
-	}
-	if err, ok := res.(error); ok {
-		return err
-	}
-	return nil
+	cfg.Apps = apps
+	return cfg
 }
 
-// Start opens the listeners, on which /healthz answers at once and
-// /readyz answers 503 (so does every other path, WebSocket upgrades
-// included) until the broker is up: its actors started and, in a cluster,
-// this node joined. Then it serves. It logs every listener's URL. Call it
-// once, before Reload or Shutdown; after an error, call Shutdown.
+// Start opens the listeners (unless Options.NoListeners), on which
+// /healthz answers at once and /readyz answers 503 (so does every other
+// path, WebSocket upgrades included) until the broker is up: its actors
+// started and, in a cluster, this node joined. Then it serves, and the
+// embedding API (PID, Publish, Subscribe, WatchFacts) works. It logs every
+// listener's URL. Call it once, before Reload or Shutdown; after an error,
+// call Shutdown.
 func (h *Herald) Start() error {
 	cfg := h.cfg
-	if err := h.server.Listen(); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	h.log.Info("listening", "listener", "websocket", "url", h.server.WebSocketURL()+"/app/{key}")
-	h.log.Info("listening", "listener", "api", "url", h.server.APIURL()+"/")
-	if cfg.DevMode {
-		h.log.Info("listening", "listener", "demo", "url", h.server.APIURL()+"/demo/")
+	if h.listen {
+		if err := h.server.Listen(); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		h.log.Info("listening", "listener", "websocket", "url", h.server.WebSocketURL()+"/app/{key}")
+		h.log.Info("listening", "listener", "api", "url", h.server.APIURL()+"/")
+		if cfg.DevMode {
+			h.log.Info("listening", "listener", "demo", "url", h.server.APIURL()+"/demo/")
+		}
 	}
 	cluster, err := clusterConfig(cfg.Cluster)
 	if err != nil {
@@ -303,6 +302,12 @@ func (h *Herald) Start() error {
 	if cluster != nil {
 		h.log.Info("cluster joined", "name", cfg.Cluster.Name, "address", b.ClusterAddress())
 	}
+	gateway, err := h.system.Root.SpawnNamed(newGatewayProps(h), actors.UniqueName(h.system, "herald-gateway"))
+	if err != nil {
+		return fmt.Errorf("spawn the gateway: %w", err)
+	}
+	h.gateway = gateway
+	h.running.Store(true)
 	h.server.Serve(b)
 	h.log.Info("ready", "apps", len(cfg.Apps))
 	return nil
@@ -312,16 +317,20 @@ func (h *Herald) Start() error {
 // (after Start).
 func (h *Herald) Broker() *actors.Broker { return h.broker }
 
-// WebSocketAddr is where clients connect (after Start).
+// WebSocketAddr is where clients connect (after Start; nil with
+// Options.NoListeners).
 func (h *Herald) WebSocketAddr() net.Addr { return h.server.WebSocketAddr() }
 
-// APIAddr is where backends call the HTTP API (after Start).
+// APIAddr is where backends call the HTTP API (after Start; nil with
+// Options.NoListeners).
 func (h *Herald) APIAddr() net.Addr { return h.server.APIAddr() }
 
-// Shutdown stops in order, logging each step: /readyz turns 503 and the
-// WebSocket listener stops accepting; every socket is closed with 4200
-// (clients reconnect at once); the app actors stop (and with them every
-// connection and channel); pending webhooks are flushed; the API listener
+// Shutdown stops in order, logging each step: the embedding API refuses
+// (ErrNotRunning), /readyz turns 503 and the WebSocket listener stops
+// accepting; every socket is closed with 4200 (clients reconnect at
+// once); the gateway (PID) stops, then the app actors (and with them every
+// connection and channel; each server-side subscriber that is still there
+// gets a *SubscriptionError); pending webhooks are flushed; the API listener
 // (and /healthz, 200 until now) closes; then the actor system, if New
 // made it. ctx bounds the whole. Calling it again returns the first
 // call's result.
@@ -334,6 +343,7 @@ func (h *Herald) shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.stopped = true
+	h.running.Store(false)
 	start := time.Now()
 	deadline, ok := ctx.Deadline()
 	if !ok {
@@ -346,6 +356,9 @@ func (h *Herald) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("websocket listener: %w", err))
 	}
 	h.log.Info("shutdown: not ready; websockets closed with 4200", "sockets", sockets)
+	if h.gateway != nil {
+		_ = h.system.Root.StopFuture(h.gateway).Wait()
+	}
 	if h.broker != nil {
 		if err := h.broker.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("actors: %w", err))

@@ -34,9 +34,11 @@ import (
 // The other keys — listen addresses, TLS on or off, timeouts and buffer
 // sizes of the listeners, log.format, cluster.* — are not reloadable: each
 // one that changed is logged at warn and ignored. An invalid next is
-// refused with the messages of start-up and nothing changes. The outcome
-// is logged at info (keys, never values).
+// refused with the messages of start-up (its apps' defaults are filled
+// in first, as New does) and nothing changes. The outcome is logged at
+// info (keys, never values).
 func (h *Herald) Reload(ctx context.Context, next config.Config) error {
+	next = withAppDefaults(next)
 	if err := next.Validate(); err != nil {
 		return err
 	}

@@ -29,6 +29,9 @@ type appInfo struct {
 	dispatch actor.PropsOption // runs every actor of the broker on its pool
 	node     *clusterNode      // nil in single-node mode
 	stopped  chan struct{}     // closed by the app actor when it has stopped
+	// watchers are told of every fact (WatchFacts): written by the app
+	// actor only, swapped whole, read by every actor that tells a fact.
+	watchers atomic.Pointer[[]*actor.PID]
 }
 
 func newAppInfo(ac AppConfig, system *actor.ActorSystem, shared appShared, dispatch actor.PropsOption) *appInfo {
@@ -47,10 +50,16 @@ func newAppInfo(ac AppConfig, system *actor.ActorSystem, shared appShared, dispa
 // decision rather than keep it, so a reload applies at the next one.
 func (i *appInfo) config() *AppConfig { return i.cfg.Load() }
 
-// fact tells the app's webhook actor, if it has one.
+// fact tells the app's webhook actor, if it has one, and the watchers
+// the embedding program registered (WatchFacts).
 func (i *appInfo) fact(msg any) {
 	if hooks := i.config().Hooks; hooks != nil {
 		i.system.Root.Send(hooks, msg)
+	}
+	if w := i.watchers.Load(); w != nil {
+		for _, pid := range *w {
+			i.system.Root.Send(pid, msg)
+		}
 	}
 }
 
@@ -75,6 +84,7 @@ type appActor struct {
 	topology  uint64      // topology changes seen: a grain resolved before the last one is not kept
 	retired   bool        // removed by a reload: closing its connections, then stopping
 	watch     *watchState // cluster mode with the watchlist: what this node told the users' grains
+	embedded  *embedded   // server-side subscribers and fact watchers, made on first use
 }
 
 type channelEntry struct {
@@ -144,6 +154,14 @@ func (a *appActor) Receive(ctx actor.Context) {
 		a.onUsers(ctx, m)
 	case *retire:
 		a.onRetire(ctx)
+	case *AddSubscriber:
+		a.onAddSubscriber(ctx, m)
+	case *RemoveSubscriber:
+		a.onRemoveSubscriber(ctx, m)
+	case *WatchFacts:
+		a.onWatchFacts(ctx, m)
+	case *UnwatchFacts:
+		a.onUnwatchFacts(ctx, m.Watcher)
 	case *actor.Stopped:
 		close(a.app.stopped)
 	case *actor.Started, *actor.Stopping, *actor.Restarting:
@@ -276,11 +294,15 @@ func (a *appActor) vacated(channel string) {
 // it stopped by itself, so the next Join spawns a new one), a connection
 // (uncounted; its signin was dropped by SignedOut, which the connection
 // sent after its SignedIn — Terminated, a system message, may overtake
-// both) or a gatherer. A channel's or connection's name number is free
-// again: the registry has let go of the name by now. A retired app stops
-// once its last connection has.
+// both), a gatherer, or what embedding uses (a subscriber's stand-in, a
+// fact debouncer, a fact watcher: embedded.go). A child's name number is
+// free again: the registry has let go of the name by now. A retired app
+// stops once its last connection has.
 func (a *appActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 	id := m.Who.Id
+	if a.embedded != nil && a.embeddedTerminated(ctx, m.Who) {
+		return
+	}
 	if name, ok := a.byPID[id]; ok {
 		delete(a.byPID, id)
 		if e := a.channels[name]; e != nil && e.pid.Id == id {

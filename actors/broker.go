@@ -84,7 +84,8 @@ type Config struct {
 	Fanout Fanout
 	// Logger receives the actors' logs; nil discards them.
 	Logger *slog.Logger
-	// RequestTimeout bounds Request and Connect; required.
+	// RequestTimeout bounds the queries (Trigger, Channels, …) and
+	// Connect; required.
 	RequestTimeout time.Duration
 	// Cluster, when set, makes the Broker a member of a cluster; nil is a
 	// single node (no remote, no grains).
@@ -195,7 +196,7 @@ func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
 	if node := b.shared.node; node != nil {
 		node.setApps(set)
 	}
-	api, err := system.Root.SpawnNamed(newAPIProps(set.routes(), cfg.Logger, actor.WithDispatcher(b.pool)), "herald-api")
+	api, err := system.Root.SpawnNamed(newAPIProps(set.routes(), cfg.Logger, actor.WithDispatcher(b.pool)), UniqueName(system, "herald-api"))
 	if err != nil {
 		_ = b.Stop(context.Background())
 		return nil, fmt.Errorf("spawn api adapter: %w", err)
@@ -230,11 +231,20 @@ func checkApps(apps []AppConfig) error {
 // spawnApp starts the actor of one app.
 func (b *Broker) spawnApp(ac AppConfig) (*App, error) {
 	info := newAppInfo(ac, b.system, b.shared, actor.WithDispatcher(b.pool))
-	pid, err := b.system.Root.SpawnNamed(newAppProps(info), "herald-app-"+ac.Key)
+	pid, err := b.system.Root.SpawnNamed(newAppProps(info), UniqueName(b.system, "herald-app-"+ac.Key))
 	if err != nil {
 		return nil, fmt.Errorf("spawn app %q: %w", info.id, err)
 	}
 	return &App{info: info, pid: pid}, nil
+}
+
+// UniqueName is prefix followed by an id unique in system ("herald-api$3"):
+// the name of every actor a Broker or Herald spawns at the root, so that
+// several of them share an ActorSystem without colliding. Only the node
+// actor of a cluster member has a well-known name (NodeActorName): one
+// Broker per ActorSystem may join a cluster.
+func UniqueName(system *actor.ActorSystem, prefix string) string {
+	return prefix + system.ProcessRegistry.NextId()
 }
 
 // routes maps every app key of the set to its actor.
@@ -286,20 +296,88 @@ func (b *Broker) Connect(app *App, socketID string, out Outbound) (*actor.PID, e
 	}
 }
 
-// Tell sends msg to a connection actor (ClientFrame, BadFrame, Activity,
-// SocketClosed).
-func (b *Broker) Tell(conn *actor.PID, msg any) { b.system.Root.Send(conn, msg) }
+// The transport's entry points: one method per operation, each with its
+// typed message (and answer).
 
-// Request sends an API query (TriggerRequest, ChannelsRequest, …) through
-// the HTTP adapter actor and waits for the answer.
-func (b *Broker) Request(msg any) (any, error) {
-	return b.system.Root.RequestFuture(b.api, msg, b.timeout).Result()
+// ClientFrame hands a client's text frame to its connection actor.
+func (b *Broker) ClientFrame(conn *actor.PID, m *ClientFrame) { b.system.Root.Send(conn, m) }
+
+// BadFrame tells a connection actor of a frame the transport will not
+// hand over.
+func (b *Broker) BadFrame(conn *actor.PID, m *BadFrame) { b.system.Root.Send(conn, m) }
+
+// Activity tells a connection actor of client traffic that is not a frame.
+func (b *Broker) Activity(conn *actor.PID, m *Activity) { b.system.Root.Send(conn, m) }
+
+// SocketClosed tells a connection actor its socket is gone.
+func (b *Broker) SocketClosed(conn *actor.PID, m *SocketClosed) { b.system.Root.Send(conn, m) }
+
+// Trigger publishes events through the HTTP adapter actor and waits for
+// the app's answer (the channels' info, when asked for).
+func (b *Broker) Trigger(req *TriggerRequest) (*TriggerResponse, error) {
+	return ask[*TriggerResponse](b, req)
 }
 
-// Post sends an API command (a TriggerRequest that wants no info back)
-// through the HTTP adapter actor without waiting: the mailbox keeps it, in
-// order with every earlier Post and Request.
-func (b *Broker) Post(msg any) { b.system.Root.Send(b.api, msg) }
+// Post publishes events through the HTTP adapter actor without waiting:
+// the mailbox keeps them, in order with every earlier Post and query.
+func (b *Broker) Post(req *TriggerRequest) { b.system.Root.Send(b.api, req) }
+
+// Channels lists an app's occupied channels.
+func (b *Broker) Channels(req *ChannelsRequest) (*ChannelsResponse, error) {
+	return ask[*ChannelsResponse](b, req)
+}
+
+// Channel asks for one channel's state.
+func (b *Broker) Channel(req *ChannelRequest) (*ChannelResponse, error) {
+	return ask[*ChannelResponse](b, req)
+}
+
+// Users lists the users of a presence channel.
+func (b *Broker) Users(req *UsersRequest) (*UsersResponse, error) {
+	return ask[*UsersResponse](b, req)
+}
+
+// TerminateUser closes every connection signed in as a user.
+func (b *Broker) TerminateUser(req *TerminateUserRequest) (*TerminateUserResponse, error) {
+	return ask[*TerminateUserResponse](b, req)
+}
+
+// ErrNoAnswer is returned when the broker did not answer a query within
+// RequestTimeout.
+var ErrNoAnswer = errors.New("the broker did not answer in time")
+
+// ask sends a query through the HTTP adapter actor and waits for its
+// answer, R, or the error the app answered with (ErrUnknownApp).
+func ask[R any](b *Broker, msg any) (R, error) {
+	var zero R
+	res, err := b.system.Root.RequestFuture(b.api, msg, b.timeout).Result()
+	if err != nil {
+		return zero, fmt.Errorf("%w: %w", ErrNoAnswer, err)
+	}
+	switch r := res.(type) {
+	case R:
+		return r, nil
+	case error:
+		return zero, r
+	}
+	return zero, fmt.Errorf("query %T: unexpected answer %T", msg, res)
+}
+
+// Subscribe hands m to app's actor: an actor of the embedding program
+// subscribes to a channel (see AddSubscriber). It does not wait: m.Reply,
+// when set, gets the outcome.
+func (b *Broker) Subscribe(app *App, m *AddSubscriber) { b.system.Root.Send(app.pid, m) }
+
+// Unsubscribe hands m to app's actor (see RemoveSubscriber).
+func (b *Broker) Unsubscribe(app *App, m *RemoveSubscriber) { b.system.Root.Send(app.pid, m) }
+
+// WatchFacts hands m to app's actor: m.Watcher is told of the app's facts
+// (see WatchFacts). It does not wait: m.Reply, when set, is called once
+// the watcher is registered.
+func (b *Broker) WatchFacts(app *App, m *WatchFacts) { b.system.Root.Send(app.pid, m) }
+
+// UnwatchFacts hands m to app's actor (see UnwatchFacts).
+func (b *Broker) UnwatchFacts(app *App, m *UnwatchFacts) { b.system.Root.Send(app.pid, m) }
 
 // Stop stops the adapter and the apps (and so every connection and channel
 // actor) and waits for them, or for ctx. Calls after the first return its

@@ -267,6 +267,7 @@ func (a *channelActor) broadcast(frame []byte, except string) {
 // broadcast writes frame, shared once through fanout, to every subscriber
 // in subs but the socket whose id is except and those whose member list
 // already had member event seq (see newerMember; 0: not a member event).
+// A server-side subscriber gets the frame itself (subscriberOut.deliver).
 // Both kinds of channel actor fan out through it.
 func broadcast(fanout Fanout, subs []*subscriber, frame []byte, except string, seq uint64) {
 	if len(subs) == 0 {
@@ -275,6 +276,10 @@ func broadcast(fanout Fanout, subs []*subscriber, frame []byte, except string, s
 	sh := fanout.Share(frame)
 	for _, s := range subs {
 		if (except == "" || s.socketID != except) && (seq == 0 || newerMember(seq, s.fromSeq)) {
+			if so, ok := s.out.(*subscriberOut); ok {
+				so.deliver(frame)
+				continue
+			}
 			s.out.SendShared(sh)
 		}
 	}

@@ -5,11 +5,14 @@
 // # Topology
 //
 //	root
-//	├── herald-api                 apiActor: routes API queries to apps by key
-//	├── herald-app-{key}           appActor: one per configured app
+//	├── herald-api$n               apiActor: routes API queries to apps by key
+//	├── herald-app-{key}$n         appActor: one per configured app
 //	│   ├── conn-{n}               connectionActor: one per socket
 //	│   ├── ch-{n}                 channelActor (single node) or clusterChannelActor
 //	│   │                          (cluster: the node-local half): one per occupied channel
+//	│   ├── sub-{n}                subscriberActor: the stand-in of one server-side
+//	│   │                          subscriber (an actor of the embedding program)
+//	│   ├── facts-{n}              factDebouncer: one per debounced fact watcher
 //	│   └── $n                     channelsGatherer (cluster): one per GET /channels
 //	├── herald-node                nodeActor (cluster): takes the grains' Deliver and
 //	│                              the other nodes' UserDeliver and ChannelsQuery
@@ -23,11 +26,29 @@
 //	connection ──Join/Leave──► app ──routes/spawns──► channel
 //	channel ──Joined/JoinRefused──► connection
 //	connection ──PublishClientEvent──► channel
-//	transport ──Trigger/Channels/Channel/UsersRequest──► api ──Forward──► app (──Forward──► channel)
+//	transport ──Trigger/Channels/Channel/Users/TerminateUserRequest──► api ──Forward──► app (──Forward──► channel)
 //	channel ──ChannelStats──► app            (counts for queries; idle → app stops it)
 //	channel ──PublishClientEvent──► app ──Publish──► channel   (channels with history: the app numbers it)
-//	channel ──facts (ChannelOccupied, MemberAdded, …)──► the app's webhook actor
+//	channel ──facts (ChannelOccupied, MemberAdded, …)──► the app's webhook actor, fact watchers
 //	channel, connection ──Outbound.Send/SendShared──► socket (transport)
+//
+// A program that embeds Herald (package herald) adds server-side
+// subscribers and fact watchers, its own actors:
+//
+//	herald ──AddSubscriber/RemoveSubscriber──► app ──► stand-in ──Join/Leave──► app ──► channel
+//	channel ──subscriberOut (Subscribed, ChannelEvent)──► the program's subscriber
+//	stand-in ──SubscriptionError──► the program's subscriber (refused, lost)
+//	herald ──WatchFacts/UnwatchFacts──► app (watchers, read by every fact: appInfo.watchers)
+//	channel, grain ──facts──► watcher (or its factDebouncer ──► watcher)
+//
+// A stand-in joins channels as a connection does, so a server-side
+// subscriber counts as a subscription, is a presence member when it gives
+// one, and is node-local in a cluster. The channel hands its Outbound
+// (subscriberOut) the frame itself rather than a Shared, and it sends the
+// subscriber typed messages with Send, never waiting: the subscriber's
+// mailbox is the embedding program's to bound. The stand-in watches the
+// subscriber and stops with it, leaving its channels; the app watches fact
+// watchers and forgets those that stop.
 //
 // In a cluster (cluster.go, docs/cluster.md) the counting moves to the
 // grains; every message that crosses a node is a clusterpb protobuf:
@@ -71,8 +92,10 @@
 // # Rules
 //
 // State is touched only inside Receive; nothing here takes a lock. The
-// transport reaches actors only with messages (Broker's methods), and
-// actors reach sockets only through Outbound, which queues and never
+// transport reaches actors only with messages, through Broker's methods:
+// one per operation, each with its typed message and answer (ClientFrame,
+// Trigger, Channels, …; a query's answer or ErrUnknownApp, ErrNoAnswer),
+// and actors reach sockets only through Outbound, which queues and never
 // blocks. Messages are pointer structs, never changed after sending.
 //
 // Fan-out encodes a frame once: the app encodes an API event once per
@@ -112,8 +135,11 @@
 // what one client can queue at its connection and at channels is bounded
 // by the transport's inbound window.
 //
-// Names: an app numbers its children (conn-7, ch-12) and reuses the
-// numbers of those that terminated (names.go), so Proto.Actor's process
-// registry, whose maps never shrink, stays the size of the peak number of
-// actors rather than growing with every connection ever made.
+// Names: an app numbers its children (conn-7, ch-12, sub-3) and reuses
+// the numbers of those that terminated (names.go), so Proto.Actor's
+// process registry, whose maps never shrink, stays the size of the peak
+// number of actors rather than growing with every connection ever made.
+// The actors a Broker (and package herald) spawn at the root end in an id
+// unique in the ActorSystem (UniqueName), so several Brokers share one;
+// only the node actor of a cluster member has a well-known name.
 package actors

@@ -139,7 +139,7 @@ func BenchmarkTrigger(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				shared.Store(n)
-				if _, err := e.broker.Request(req); err != nil {
+				if _, err := e.broker.Trigger(req); err != nil {
 					b.Fatal(err)
 				}
 				wait(b, out.done, "fan-out")
@@ -203,7 +203,7 @@ func BenchmarkSubscribe(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for _, c := range conns {
-				e.broker.Tell(c.pid, &ClientFrame{Raw: c.frame})
+				e.broker.ClientFrame(c.pid, &ClientFrame{Raw: c.frame})
 				wait(b, c.out.done, "subscription_succeeded")
 			}
 		})

@@ -405,11 +405,11 @@ func TestHistoryOutlivesTheChannel(t *testing.T) {
 	for i := 2; i <= 6; i++ {
 		e.publish("away", i)
 	}
-	res, err := e.broker.Request(&ChannelRequest{App: "key", Channel: "away"})
+	res, err := e.broker.Channel(&ChannelRequest{App: "key", Channel: "away"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h := res.(*ChannelResponse).History; h == nil || h.Epoch != epoch || h.Offset != 6 || h.Events != 6 {
+	if h := res.History; h == nil || h.Epoch != epoch || h.Offset != 6 || h.Events != 6 {
 		t.Fatalf("history info %+v, want %s/6 with 6 events", h, epoch)
 	}
 	p, r := e.joinRecording(t, "away", &pusher.Position{Epoch: epoch, Offset: 1})

@@ -50,10 +50,8 @@ func TestReloadAddsChangesAndRemovesApps(t *testing.T) {
 		t.Fatalf("new secret: %v", f)
 	}
 	// The new app answers API requests and takes connections.
-	if res, err := e.broker.Request(&ChannelsRequest{App: "key2"}); err != nil {
-		t.Fatal(err)
-	} else if _, ok := res.(*ChannelsResponse); !ok {
-		t.Fatalf("API request to the added app: %v", res)
+	if _, err := e.broker.Channels(&ChannelsRequest{App: "key2"}); err != nil {
+		t.Fatalf("API request to the added app: %v", err)
 	}
 	app2, ok := e.broker.App("key2")
 	if !ok {
@@ -88,8 +86,8 @@ func TestReloadAddsChangesAndRemovesApps(t *testing.T) {
 	if _, ok := e.broker.App("key"); ok {
 		t.Fatal("the removed app is still found")
 	}
-	if res, _ := e.broker.Request(&ChannelsRequest{App: "key"}); !isErr(res, ErrUnknownApp) {
-		t.Fatalf("API request to the removed app: %v", res)
+	if _, err := e.broker.Channels(&ChannelsRequest{App: "key"}); !errors.Is(err, ErrUnknownApp) {
+		t.Fatalf("API request to the removed app: %v", err)
 	}
 	o2.empty(t)
 }
@@ -162,10 +160,4 @@ func TestReloadRefusesInvalidApps(t *testing.T) {
 	if _, err := e.broker.Connect(e.app(), "1.1", newOutbox()); errors.As(err, &refused) || err != nil {
 		t.Fatalf("connect after a refused reload: %v", err)
 	}
-}
-
-// isErr reports whether an actor's answer is the error target.
-func isErr(res any, target error) bool {
-	err, ok := res.(error)
-	return ok && errors.Is(err, target)
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 	"github.com/herald-push/herald/actors"
 	"github.com/herald-push/herald/config"
@@ -496,4 +497,58 @@ func TestClusterHistory(t *testing.T) {
 		t.Fatalf("none of %d channels had its grain on the node that left", channels)
 	}
 	t.Logf("%d of %d subscribers were told their history was reset", reset, 2*channels)
+}
+
+// A server-side subscriber is node-local, like a socket: its node's
+// channel gets the events from the grain, wherever they were published
+// or sent from.
+func TestClusterServerSubscriber(t *testing.T) {
+	nodes := startClusterBrokers(t, 2)
+	a, b := nodes[0], nodes[1]
+	got := make(chan any, 16)
+	sub := b.system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *actors.Subscribed, *actors.ChannelEvent:
+			got <- m
+		}
+	}))
+	app, _ := b.b.App(testKey)
+	done := make(chan error, 1)
+	b.b.Subscribe(app, &actors.AddSubscriber{Channel: "presence-mixed", Subscriber: sub,
+		Member: &pusher.Member{UserID: "bot"}, Reply: func(err error) { done <- err }})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := (<-got).(*actors.Subscribed); !ok || m.Channel != "presence-mixed" {
+		t.Fatalf("%+v", m)
+	}
+	c := a.connect()
+	f := c.SubscribePresence("presence-mixed", "ann", nil)
+	var p struct {
+		Presence struct {
+			Count int `json:"count"`
+		} `json:"presence"`
+	}
+	c.DataJSON(f, &p)
+	if p.Presence.Count != 2 {
+		t.Fatalf("the bot on the other node is not a member: %v", f)
+	}
+	a.api.Trigger("presence-mixed", "from-api", "1", nil)
+	c.Send(map[string]any{"event": "client-hi", "channel": "presence-mixed", "data": "2"})
+	seen := map[string]string{} // event → sender's user id; the two come from different nodes, in either order
+	for range 2 {
+		select {
+		case m := <-got:
+			ev, ok := m.(*actors.ChannelEvent)
+			if !ok {
+				t.Fatalf("got %+v", m)
+			}
+			seen[ev.Event] = ev.UserID
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %v within 5s", seen)
+		}
+	}
+	if u, ok := seen["from-api"]; !ok || u != "" || seen["client-hi"] != "ann" {
+		t.Fatalf("got %v", seen)
+	}
 }

@@ -7,7 +7,7 @@
 //
 //	client ──gws read goroutine──► wsHandler.OnMessage ──ClientFrame──► connection actor
 //	connection / channel actors ──Outbound.Send/SendShared──► socket queue ──writer goroutine (writev)──► client
-//	backend ──HTTP──► apiHandler ──Broker.Request──► HTTP adapter actor ──► app actor
+//	backend ──HTTP──► apiHandler ──Broker.Trigger/Post/Channels/Channel/Users/TerminateUser──► HTTP adapter actor ──► app actor
 //
 // transport never touches actor state: it only sends messages (through
 // actors.Broker) and implements actors.Outbound and actors.Fanout.
@@ -18,7 +18,10 @@
 // them ready. Drain turns /readyz back to 503, stops the WebSocket
 // listener, closes every socket with 4200 so clients reconnect at once
 // and waits for the read loops, while the API listener keeps answering
-// /healthz; Shutdown then closes the listeners.
+// /healthz; Shutdown then closes the listeners. A program that embeds
+// Herald may open neither listener and serve Handler (the WebSocket
+// endpoint) and APIHandler on its own http.Server: the readiness gate,
+// Drain and the limits are the same.
 //
 // TLS: a listener with TLSFiles serves wss:// or https:// (HTTP/1.1). Its
 // certificate is read through tls.Config.GetCertificate from an atomic

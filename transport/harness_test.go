@@ -24,11 +24,12 @@ const (
 
 // broker is a real broker on 127.0.0.1:0: actors plus both listeners.
 type broker struct {
-	t   *testing.T
-	b   *actors.Broker
-	srv *transport.Server
-	ws  string // ws://host:port
-	api pushertest.API
+	t      *testing.T
+	system *actor.ActorSystem
+	b      *actors.Broker
+	srv    *transport.Server
+	ws     string // ws://host:port
+	api    pushertest.API
 }
 
 type brokerOpt func(*actors.Config, *transport.Config)
@@ -62,7 +63,7 @@ func startBroker(t *testing.T, opts ...brokerOpt) *broker {
 			system.Shutdown()
 		}
 	})
-	return &broker{t: t, b: b, srv: srv, ws: "ws://" + srv.WebSocketAddr().String(),
+	return &broker{t: t, system: system, b: b, srv: srv, ws: "ws://" + srv.WebSocketAddr().String(),
 		api: pushertest.API{T: t, Base: "http://" + srv.APIAddr().String(), ID: testID, Key: testKey, Secret: testSecret}}
 }
 

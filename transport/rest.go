@@ -336,11 +336,11 @@ func (h *apiHandler) trigger(key string, body []byte) (any, error) {
 		h.broker.Post(req)
 		return struct{}{}, nil
 	}
-	res, err := h.ask(req)
+	res, err := h.broker.Trigger(req)
 	if err != nil {
-		return nil, err
+		return nil, brokerError(err)
 	}
-	return map[string]any{"channels": infoMap(res.(*actors.TriggerResponse).Channels[0], ev.Info)}, nil
+	return map[string]any{"channels": infoMap(res.Channels[0], ev.Info)}, nil
 }
 
 func (h *apiHandler) batch(key string, body []byte) (any, error) {
@@ -373,11 +373,10 @@ func (h *apiHandler) batch(key string, body []byte) (any, error) {
 		h.broker.Post(req)
 		return struct{}{}, nil
 	}
-	res, err := h.ask(req)
+	tr, err := h.broker.Trigger(req)
 	if err != nil {
-		return nil, err
+		return nil, brokerError(err)
 	}
-	tr := res.(*actors.TriggerResponse)
 	out := make([]map[string]any, len(req.Events))
 	for i, ev := range req.Events {
 		out[i] = map[string]any{}
@@ -402,11 +401,11 @@ func (h *apiHandler) channels(key string, r *http.Request) (any, error) {
 			return nil, fail(http.StatusBadRequest, "info=user_count needs filter_by_prefix=presence-")
 		}
 	}
-	res, err := h.ask(&actors.ChannelsRequest{App: key, Prefix: prefix})
+	res, err := h.broker.Channels(&actors.ChannelsRequest{App: key, Prefix: prefix})
 	if err != nil {
-		return nil, err
+		return nil, brokerError(err)
 	}
-	return map[string]any{"channels": infoMap(res.(*actors.ChannelsResponse).Channels, info)}, nil
+	return map[string]any{"channels": infoMap(res.Channels, info)}, nil
 }
 
 func (h *apiHandler) channel(key, name string, r *http.Request) (any, error) {
@@ -417,11 +416,10 @@ func (h *apiHandler) channel(key, name string, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := h.ask(&actors.ChannelRequest{App: key, Channel: name})
+	cr, err := h.broker.Channel(&actors.ChannelRequest{App: key, Channel: name})
 	if err != nil {
-		return nil, err
+		return nil, brokerError(err)
 	}
-	cr := res.(*actors.ChannelResponse)
 	out := map[string]any{"occupied": cr.Info.Occupied}
 	for k, v := range infoAttrs(name, cr.Info, info) {
 		out[k] = v
@@ -441,8 +439,8 @@ func (h *apiHandler) terminate(key, userID string) (any, error) {
 	if !pusher.ValidChannelName(userID) {
 		return nil, fail(http.StatusBadRequest, "invalid user id")
 	}
-	if _, err := h.ask(&actors.TerminateUserRequest{App: key, UserID: userID}); err != nil {
-		return nil, err
+	if _, err := h.broker.TerminateUser(&actors.TerminateUserRequest{App: key, UserID: userID}); err != nil {
+		return nil, brokerError(err)
 	}
 	return struct{}{}, nil
 }
@@ -451,11 +449,11 @@ func (h *apiHandler) users(key, name string) (any, error) {
 	if pusher.Kind(name) != pusher.Presence || !pusher.ValidChannelName(name) {
 		return nil, fail(http.StatusBadRequest, "users are listed for presence channels only")
 	}
-	res, err := h.ask(&actors.UsersRequest{App: key, Channel: name})
+	res, err := h.broker.Users(&actors.UsersRequest{App: key, Channel: name})
 	if err != nil {
-		return nil, err
+		return nil, brokerError(err)
 	}
-	ids := res.(*actors.UsersResponse).IDs
+	ids := res.IDs
 	users := make([]map[string]string, len(ids))
 	for i, id := range ids {
 		users[i] = map[string]string{"id": id}
@@ -463,19 +461,17 @@ func (h *apiHandler) users(key, name string) (any, error) {
 	return map[string]any{"users": users}, nil
 }
 
-// ask sends a query through the broker's HTTP adapter actor.
-func (h *apiHandler) ask(msg any) (any, error) {
-	res, err := h.broker.Request(msg)
-	if err != nil {
-		return nil, fail(http.StatusServiceUnavailable, "the broker did not answer in time")
+// brokerError is the answer to a query the broker did not answer: 503
+// when it did not in time, 404 for an app removed meanwhile; anything
+// else is an internal error.
+func brokerError(err error) error {
+	switch {
+	case errors.Is(err, actors.ErrNoAnswer):
+		return fail(http.StatusServiceUnavailable, "the broker did not answer in time")
+	case errors.Is(err, actors.ErrUnknownApp):
+		return fail(http.StatusNotFound, "unknown app")
 	}
-	if err, ok := res.(error); ok {
-		if errors.Is(err, actors.ErrUnknownApp) {
-			return nil, fail(http.StatusNotFound, "unknown app")
-		}
-		return nil, err
-	}
-	return res, nil
+	return err
 }
 
 // infoAttrs returns the requested attributes of one channel: user_count

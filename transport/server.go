@@ -98,9 +98,10 @@ type Server struct {
 	cfg     Config
 	ws      *wsHandler
 	api     *apiHandler
-	wsCert  *certificate // nil: plain ws://
-	apiCert *certificate // nil: plain http://; wsCert when one listener serves both
-	wsOnly  *http.Server // the WebSocket listener's server, nil when one listener serves both
+	apiMux  *http.ServeMux // the API listener's routes (APIHandler)
+	wsCert  *certificate   // nil: plain ws://
+	apiCert *certificate   // nil: plain http://; wsCert when one listener serves both
+	wsOnly  *http.Server   // the WebSocket listener's server, nil when one listener serves both
 	servers []*http.Server
 	addrs   []net.Addr // WebSocket, then API
 	serving sync.WaitGroup
@@ -120,6 +121,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, ws: newWSHandler(cfg, cfg.Logger), api: newAPIHandler(cfg.Limits)}
+	s.apiMux = s.newAPIMux()
 	var err error
 	if cfg.WebSocketTLS.enabled() {
 		if s.wsCert, err = loadCertificate(cfg.WebSocketTLS); err != nil {
@@ -146,9 +148,9 @@ func (s *Server) Start(b *actors.Broker) error {
 	return nil
 }
 
-// Listen listens on both addresses (one, if they are equal) and serves in
-// the background: /healthz at once, everything else once Serve has run.
-func (s *Server) Listen() error {
+// newAPIMux routes the API listener: the API, /healthz at once,
+// /readyz, and the mounts once Serve has run.
+func (s *Server) newAPIMux() *http.ServeMux {
 	apiMux := http.NewServeMux()
 	apiMux.Handle("/apps/", s.whenReady(s.api))
 	apiMux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -164,7 +166,26 @@ func (s *Server) Listen() error {
 	for pattern, h := range s.cfg.Mounts {
 		apiMux.Handle(pattern, s.whenReady(h))
 	}
-	ws := s.whenReady(s.ws)
+	return apiMux
+}
+
+// Handler is the WebSocket endpoint (/app/{key} under any path prefix),
+// for a program that serves it on its own http.Server instead of Listen's
+// listener. Like the listener it answers 503 until Serve and from Drain
+// on; Drain closes its sockets too.
+func (s *Server) Handler() http.Handler { return s.whenReady(s.ws) }
+
+// APIHandler is what the API listener serves (the HTTP API, /healthz,
+// /readyz and the mounts), for a program that serves it on its own
+// http.Server instead of Listen's listener.
+func (s *Server) APIHandler() http.Handler { return s.apiMux }
+
+// Listen listens on both addresses (one, if they are equal) and serves in
+// the background: /healthz at once, everything else once Serve has run.
+// A program that serves Handler and APIHandler itself does not call it.
+func (s *Server) Listen() error {
+	apiMux := s.apiMux
+	ws := s.Handler()
 	if s.cfg.WebSocketListen == s.cfg.APIListen {
 		both := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.Contains(r.URL.Path, "/app/") {
@@ -283,11 +304,22 @@ func (s *Server) ReloadCertificates(ws, api TLSFiles) error {
 	return errors.Join(errs...)
 }
 
-// WebSocketAddr is the address the WebSocket listener is bound to.
-func (s *Server) WebSocketAddr() net.Addr { return s.addrs[0] }
+// WebSocketAddr is the address the WebSocket listener is bound to (nil
+// before Listen).
+func (s *Server) WebSocketAddr() net.Addr {
+	if s.addrs == nil {
+		return nil
+	}
+	return s.addrs[0]
+}
 
-// APIAddr is the address the API listener is bound to.
-func (s *Server) APIAddr() net.Addr { return s.addrs[1] }
+// APIAddr is the address the API listener is bound to (nil before Listen).
+func (s *Server) APIAddr() net.Addr {
+	if s.addrs == nil {
+		return nil
+	}
+	return s.addrs[1]
+}
 
 // WebSocketURL is the WebSocket listener's base URL: ws://host:port, or
 // wss:// with TLS.

@@ -268,7 +268,7 @@ func (h *wsHandler) OnClose(c *gws.Conn, _ error) {
 	h.release(s.ip)
 	h.hook("OnClose")
 	if s.pid != nil {
-		h.broker.Tell(s.pid, &actors.SocketClosed{From: s})
+		h.broker.SocketClosed(s.pid, &actors.SocketClosed{From: s})
 	}
 }
 
@@ -296,7 +296,7 @@ func (h *wsHandler) activity(c *gws.Conn) {
 	_ = c.SetReadDeadline(now.Add(h.idle))
 	if s := sock(c); s.pid != nil && now.Sub(s.activitySent) >= time.Second {
 		s.activitySent = now
-		h.broker.Tell(s.pid, &actors.Activity{From: s})
+		h.broker.Activity(s.pid, &actors.Activity{From: s})
 	}
 }
 
@@ -314,12 +314,12 @@ func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 		return // not connected, or closing: the client's last frames are read and dropped
 	}
 	if msg.Opcode != gws.OpcodeText {
-		h.broker.Tell(s.pid, &actors.BadFrame{Reason: "binary frames are not supported", From: s})
+		h.broker.BadFrame(s.pid, &actors.BadFrame{Reason: "binary frames are not supported", From: s})
 		return
 	}
 	raw := append([]byte(nil), msg.Bytes()...)
 	s.admitFrame(len(raw))
-	h.broker.Tell(s.pid, &actors.ClientFrame{Raw: raw, Ack: s.ack, From: s})
+	h.broker.ClientFrame(s.pid, &actors.ClientFrame{Raw: raw, Ack: s.ack, From: s})
 	s.waitInbound()
 	_ = c.SetReadDeadline(time.Now().Add(h.idle))
 }
