@@ -270,6 +270,15 @@ func (b *Broker) ClusterAddress() string {
 	return b.cluster.ActorSystem.Address()
 }
 
+// ClusterMembers is the number of cluster members this one sees, itself
+// included (0 on a single node).
+func (b *Broker) ClusterMembers() int {
+	if b.cluster == nil {
+		return 0
+	}
+	return b.cluster.MemberList.Members().Len()
+}
+
 // Apps returns every app in configuration order.
 func (b *Broker) Apps() []*App { return b.apps.Load().order }
 

@@ -39,6 +39,15 @@ func startClusterBrokers(t *testing.T, n int, mut ...func(*actors.AppConfig)) []
 				Listen: "127.0.0.1:0", Grace: 500 * time.Millisecond}
 		}))
 	}
+	// Every member sees every other before a test sends across them.
+	waitFor(t, func() bool {
+		for _, b := range bs {
+			if b.b.ClusterMembers() != n {
+				return false
+			}
+		}
+		return true
+	})
 	return bs
 }
 
