@@ -43,10 +43,14 @@ func main() {
 	}
 	var err error
 	switch cmd := os.Args[1]; cmd {
-	case "fanout", "idle", "churn", "publish", "soak":
+	case "fanout", "idle", "churn", "publish", "soak", "floor":
 		err = runScenario(cmd, os.Args[2:])
 	case "suite":
 		err = runSuite(os.Args[2:])
+	case "scaling":
+		err = runScaling(os.Args[2:])
+	case "budget":
+		err = runBudget(os.Args[2:])
 	case "worker":
 		err = runWorker()
 	case "-h", "--help", "help":
@@ -193,6 +197,8 @@ type scenario struct {
 	table   []metricDef          // summary table rows
 	timeout func() time.Duration // default bound from the flags
 	cluster bool                 // takes --nodes: runs against a Herald cluster it starts
+	server  string               // the default --server ("" : herald)
+	env     func() []string      // added to the environment of the server it starts, before --server-env
 }
 
 var scenarios = map[string]*scenario{}
@@ -200,7 +206,11 @@ var scenarios = map[string]*scenario{}
 func runScenario(name string, args []string) error {
 	sc := scenarios[name]
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	kind := fs.String("server", "herald", "server to measure: herald (bench/heraldsrv), baseline (bench/baseline) or external")
+	defKind := sc.server
+	if defKind == "" {
+		defKind = "herald"
+	}
+	kind := fs.String("server", defKind, "server to measure: herald (bench/heraldsrv), baseline (bench/baseline), floor (bench/floor) or external")
 	bin := fs.String("bin", "", "server binary (default: go build it from this module)")
 	ws := fs.String("ws", "", "external: WebSocket host:port (loopback only)")
 	api := fs.String("api", "", "external: HTTP API host:port (loopback only)")
@@ -211,6 +221,7 @@ func runScenario(name string, args []string) error {
 	secret := fs.String("secret", "app-secret", "app secret (signs API requests)")
 	procs := fs.Int("procs", 0, "generator worker processes holding the connections (0: one per 10 000 connections)")
 	gmp := fs.Int("server-gomaxprocs", 0, "GOMAXPROCS of a server this tool starts (0: inherit)")
+	cpus := fs.String("server-cpus", "", "CPU list a server this tool starts is pinned to (taskset -c LIST; \"\": not pinned)")
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of a table")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	timeout := fs.Duration("timeout", 0, "hard bound of the whole run (default from the scenario's flags)")
@@ -273,7 +284,11 @@ func runScenario(name string, args []string) error {
 		}
 		res.Params[f.Name] = f.Value.String()
 	})
-	fl, err := startFleet(ctx, serverOpts{Kind: *kind, Bin: *bin, WS: *ws, API: *api, PID: *pid, Debug: *dbg, GOMAXPROCS: *gmp, Env: serverEnv}, *nodes)
+	env := []string(serverEnv)
+	if sc.env != nil {
+		env = append(sc.env(), env...)
+	}
+	fl, err := startFleet(ctx, serverOpts{Kind: *kind, Bin: *bin, WS: *ws, API: *api, PID: *pid, Debug: *dbg, GOMAXPROCS: *gmp, Env: env, CPUs: *cpus}, *nodes)
 	if err != nil {
 		return err
 	}
