@@ -289,7 +289,7 @@ func budgetMarkdown(cols []string, rows map[string]map[string]float64, res map[s
 			return x, ok
 		})
 	}
-	line("**live heap, sum of the rows above** (heap profile, after a GC)", func(c string) (float64, bool) { return sum[c], true })
+	line("**live heap**: the heap rows above (heap profile, after a GC)", func(c string) (float64, bool) { return sum[c], true })
 	line("live heap per the runtime (HeapAlloc after a GC)", metric("live_heap_per_conn_kib"))
 	line("GC headroom, fragmentation, free pages (RSS − live heap − stack)", func(c string) (float64, bool) {
 		m := res[c].Metrics

@@ -308,8 +308,8 @@ func suiteSpecs(quick bool) []suiteSpec {
 			},
 		},
 		{
-			ID: "churn-500", Title: "churn: 500 connect+subscribe+disconnect per second (10 channels, each with one long-lived subscriber; start sampled after 7 500 warm-up cycles)",
-			Cmd: "churn", Args: []string{"--rate", "500", "--duration", d("10s", "3s"), "--warmup", d("5s", "2s"), "--warmup-rate", "1500"},
+			ID: "churn-500", Title: "churn: 500 connect+subscribe+disconnect per second (10 channels, each with one long-lived subscriber; start sampled after 30 000 warm-up cycles)",
+			Cmd: "churn", Args: []string{"--rate", "500", "--duration", d("10s", "3s"), "--warmup", d("20s", "2s"), "--warmup-rate", "1500"},
 			Rows: []suiteRow{
 				{"server_cpu_us_per_conn", "server CPU per connection (µs)", "%.1f"},
 				{"server_cpu_pct", "server CPU (% of a core)", "%.1f"},
@@ -378,6 +378,7 @@ func runSuite(args []string) error {
 	quick := fs.Bool("quick", false, "short runs (a smoke test of the suite, not numbers to publish)")
 	profile := fs.String("profile", "", "directory for the servers' CPU (and heap) profiles of every run")
 	binDir := fs.String("bin-dir", "", "where to build the servers (default a temp directory)")
+	from := fs.String("from", "", "rebuild the tables from this raw JSON of an earlier suite: only the scenarios --only names run again (\"micro\" for the micro-benchmarks), the others keep their runs")
 	before := fs.String("before-bin", "", "a bench/heraldsrv binary built from an earlier commit: every scenario also runs against it (column \"before\"), for the no-regression targets")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -435,9 +436,46 @@ func runSuite(args []string) error {
 			total += len(kindsOf(sp)) * *runs
 		}
 	}
+	var took time.Duration
+	var micro []microResult
+	microErr := ""
+	if *from != "" {
+		if started, all, took, micro, microErr, err = loadSuite(*from, specs, results); err != nil {
+			return err
+		}
+		total = 0
+		if bins["before"] == "" {
+			for _, r := range all {
+				if r.Server == "before" {
+					*before = "(from " + *from + ")"
+				}
+			}
+		}
+	}
+	runStart := time.Now()
+	rerun := func(sp suiteSpec) bool { // with --from, only what --only names runs again
+		if *from != "" {
+			return want[sp.ID]
+		}
+		return len(want) == 0 || want[sp.ID]
+	}
+	if *from != "" {
+		for _, sp := range specs {
+			if rerun(sp) {
+				total += len(kindsOf(sp)) * *runs
+				kept := all[:0]
+				for _, r := range all {
+					if results[sp.ID] == nil || !inSummaries(results[sp.ID], r) {
+						kept = append(kept, r)
+					}
+				}
+				all = kept
+			}
+		}
+	}
 	n := 0
 	for _, sp := range specs {
-		if len(want) > 0 && !want[sp.ID] {
+		if !rerun(sp) {
 			continue
 		}
 		results[sp.ID] = map[string]*summary{"herald": {}, "baseline": {}, "before": {}}
@@ -470,30 +508,94 @@ func runSuite(args []string) error {
 			}
 		}
 	}
-	var micro []microResult
-	if len(want) == 0 || want["micro"] {
+	if len(want) == 0 && *from == "" || want["micro"] {
+		microErr = ""
 		fmt.Fprintf(os.Stderr, "suite: go test -bench (pusher, actors, transport) … ")
 		t0 := time.Now()
 		micro, err = runMicro(root, *quick)
 		if err != nil {
+			microErr = err.Error()
 			fmt.Fprintf(os.Stderr, "FAILED: %v\n", err)
 		} else {
 			fmt.Fprintf(os.Stderr, "%.0fs\n", time.Since(t0).Seconds())
 		}
 	}
-	md := suiteMarkdown(specs, results, micro, *runs, *quick, *before, started, time.Since(started))
+	if *from == "" {
+		took = time.Since(started)
+	} else if len(want) > 0 {
+		took += time.Since(runStart)
+	}
+	md := suiteMarkdown(specs, results, micro, microErr, *runs, *quick, *before, *from != "", started, took)
 	if *raw != "" {
 		if err := os.MkdirAll(filepath.Dir(*raw), 0o755); err == nil {
-			b, _ := json.MarshalIndent(map[string]any{"started": started, "runs": all, "micro": micro}, "", "  ")
+			b, _ := json.MarshalIndent(map[string]any{"started": started, "runs": all, "micro": micro, "micro_error": microErr}, "", "  ")
 			_ = os.WriteFile(*raw, b, 0o644)
 		}
 	}
 	if err := replaceSection(*out, suiteSection, md); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "suite: done in %s; wrote %s\n", time.Since(started).Round(time.Second), *out)
+	fmt.Fprintf(os.Stderr, "suite: done; wrote %s\n", *out)
 	fmt.Print(md)
 	return nil
+}
+
+// inSummaries reports whether r is one of the runs in s.
+func inSummaries(s map[string]*summary, r *result) bool {
+	for _, sm := range s {
+		for _, x := range sm.Runs {
+			if x == r {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// loadSuite reads a raw JSON the suite wrote and files its runs under
+// their scenarios (matched by command line), for --from.
+func loadSuite(file string, specs []suiteSpec, results map[string]map[string]*summary) (time.Time, []*result, time.Duration, []microResult, string, error) {
+	var raw struct {
+		Started  time.Time     `json:"started"`
+		Runs     []*result     `json:"runs"`
+		Micro    []microResult `json:"micro"`
+		MicroErr string        `json:"micro_error"`
+	}
+	b, err := os.ReadFile(file) //nolint:gosec // G304: the --from file the user named
+	if err != nil {
+		return time.Time{}, nil, 0, nil, "", err
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return time.Time{}, nil, 0, nil, "", fmt.Errorf("%s: %w", file, err)
+	}
+	end := raw.Started
+	var kept []*result
+	for _, r := range raw.Runs {
+		if e := r.Started.Add(time.Duration(r.Seconds * float64(time.Second))); e.After(end) {
+			end = e
+		}
+		filed := false
+		for _, sp := range specs {
+			kind := r.Server
+			if kind == "before" {
+				kind = "herald"
+			}
+			if r.Command != commandLine(sp.Cmd, append([]string{"--server", kind}, sp.Args...)) {
+				continue
+			}
+			if results[sp.ID] == nil {
+				results[sp.ID] = map[string]*summary{"herald": {}, "baseline": {}, "before": {}}
+			}
+			results[sp.ID][r.Server].Runs = append(results[sp.ID][r.Server].Runs, r)
+			filed = true
+		}
+		if filed {
+			kept = append(kept, r)
+		} else {
+			fmt.Fprintf(os.Stderr, "suite: %s: dropping a run no scenario of the suite runs any more: %s\n", file, r.Command)
+		}
+	}
+	return raw.Started, kept, end.Sub(raw.Started), raw.Micro, raw.MicroErr, nil
 }
 
 func headline(sp suiteSpec, r *result) string {
@@ -559,10 +661,7 @@ func runMicro(root string, quick bool) ([]microResult, error) {
 	}
 	cmd := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", bt, "./pusher/", "./actors/", "./transport/")
 	cmd.Dir = root
-	outb, err := cmd.CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s", err, lastLines(string(outb), 10))
-	}
+	outb, runErr := cmd.CombinedOutput()
 	var res []microResult
 	pkg := ""
 	sc := bufio.NewScanner(bytes.NewReader(outb))
@@ -592,6 +691,15 @@ func runMicro(root string, quick bool) ([]microResult, error) {
 			}
 		}
 		res = append(res, r)
+	}
+	if runErr != nil { // what passed is kept; the failures are named
+		var failed []string
+		for _, line := range strings.Split(string(outb), "\n") {
+			if f, ok := strings.CutPrefix(strings.TrimSpace(line), "--- FAIL: "); ok && !strings.Contains(f, "/") {
+				failed = append(failed, f)
+			}
+		}
+		return res, fmt.Errorf("%w: failed: %s", runErr, strings.Join(failed, ", "))
 	}
 	return res, nil
 }
@@ -623,7 +731,7 @@ func replaceSection(file string, sec section, md string) error {
 	return os.WriteFile(file, []byte(s), 0o644) //nolint:gosec // G703: the --out file the user asked for
 }
 
-func suiteMarkdown(specs []suiteSpec, results map[string]map[string]*summary, micro []microResult, runs int, quick bool, before string, started time.Time, took time.Duration) string {
+func suiteMarkdown(specs []suiteSpec, results map[string]map[string]*summary, micro []microResult, microErr string, runs int, quick bool, before string, rebuilt bool, started time.Time, took time.Duration) string {
 	var b strings.Builder
 	m := describeMachine()
 	gmp := m.GOMAXPROCS
@@ -637,7 +745,11 @@ func suiteMarkdown(specs []suiteSpec, results map[string]map[string]*summary, mi
 	if before != "" {
 		b.WriteString(" --before-bin …")
 	}
-	fmt.Fprintf(&b, "` in %s", took.Round(time.Second))
+	if rebuilt {
+		fmt.Fprintf(&b, "`, its runs spanning %s (tables rebuilt with `--from`: the scenarios re-run with `--only` replaced theirs)", took.Round(time.Second))
+	} else {
+		fmt.Fprintf(&b, "` in %s", took.Round(time.Second))
+	}
 	if quick {
 		b.WriteString(" (**--quick: smoke-test durations, not numbers to quote**)")
 	}
@@ -649,7 +761,7 @@ func suiteMarkdown(specs []suiteSpec, results map[string]map[string]*summary, mi
 	}
 	fmt.Fprintf(&b, ".\n\nMachine: %s, %d cores, %d GiB, Linux %s, %s; GOMAXPROCS: %s; fd limit %d. "+
 		"Server and load generator share the machine's cores, and other engineers' tests ran on it at the same time. "+
-		"Each scenario ran %d times against each of %s, in a rotating order (%s), each run on a freshly started server "+
+		"Each scenario ran %d time(s) against each of %s, in a rotating order (%s), each run on a freshly started server "+
 		"process; the tables give the **median** of the runs and, in the last columns, every run.\n\n",
 		m.CPU, m.Cores, m.MemGiB, m.Kernel, m.Go, gmp, m.FDLimit, runs, servers, order)
 
@@ -752,6 +864,9 @@ func suiteMarkdown(specs []suiteSpec, results map[string]map[string]*summary, mi
 
 	if len(micro) > 0 {
 		b.WriteString("### Go micro-benchmarks\n\n```\ngo test -run '^$' -bench . -benchmem ./pusher/ ./actors/ ./transport/\n```\n\n")
+		if microErr != "" {
+			fmt.Fprintf(&b, "**`go test -bench` did not pass**: %s. The benchmarks that ran:\n\n", microErr)
+		}
 		b.WriteString("| package | benchmark | ns/op | B/op | allocs/op | other |\n|---|---|---|---|---|---|\n")
 		for _, mr := range micro {
 			var extra []string
