@@ -105,6 +105,29 @@ func dataInt(b []byte, name string) (int64, bool) {
 // (publishes) land on consecutive nodes.
 func nodeOf(k, ch, n int) int { return (k + ch) % n }
 
+// channelsOf is the channels of global connection i: k consecutive ones
+// from i mod channels (k = 1: channel i mod channels alone).
+func channelsOf(i, channels, k int) []int {
+	k = max(k, 1)
+	out := make([]int, k)
+	for j := range out {
+		out[j] = (i + j) % channels
+	}
+	return out
+}
+
+// subscribersOf is, per channel, how many of conns connections subscribe
+// to it (channelsOf).
+func subscribersOf(conns, channels, k int) []int {
+	n := make([]int, channels)
+	for i := 0; i < conns; i++ {
+		for _, c := range channelsOf(i, channels, k) {
+			n[c]++
+		}
+	}
+	return n
+}
+
 // bitset records seen sequence numbers.
 type bitset []uint64
 
@@ -130,16 +153,28 @@ func (b bitset) count() int {
 	return n
 }
 
-// subConn is one subscribed client connection of a pool.
+// subConn is one subscribed client connection of a pool, on one or more
+// channels (see pool.channelsOf).
 type subConn struct {
 	gws.BuiltinEventHandler
 	pool       *pool
-	ch         int
+	chs        []int // the channels it subscribes to
 	conn       *gws.Conn
-	subscribed atomic.Bool
+	succeeded  atomic.Int32 // subscription_succeeded frames received
+	subscribed atomic.Bool  // one for each of chs
 	mu         sync.Mutex
-	seen       bitset
+	seen       []bitset // per channel of chs
 	dups       uint64
+}
+
+// slot is the index of channel ch in c.chs, or -1.
+func (c *subConn) slot(ch int) int {
+	for i, x := range c.chs {
+		if x == ch {
+			return i
+		}
+	}
+	return -1
 }
 
 func (c *subConn) OnClose(_ *gws.Conn, err error) {
@@ -158,26 +193,27 @@ func (c *subConn) OnMessage(conn *gws.Conn, m *gws.Message) {
 	case eventMeasured:
 		t, ok1 := dataInt(b, "t")
 		s, ok2 := dataInt(b, "s")
-		ch, ok3 := dataInt(b, "c")
+		ch, ok3 := frameChannel(b)
 		if !ok1 || !ok2 || !ok3 {
 			c.pool.noteErr("bad bench frame: " + string(b))
 			return
 		}
 		c.pool.delivered.Add(1)
-		if int(ch) != c.ch {
+		i := c.slot(ch)
+		if i < 0 {
 			c.pool.misrouted.Add(1)
 			return
 		}
 		c.pool.hist.Record(time.Duration(now - t))
 		c.mu.Lock()
-		if c.seen.set(int(s)) {
+		if c.seen[i].set(int(s)) {
 			c.dups++
 		}
 		c.mu.Unlock()
 	case eventWarm:
 		c.pool.warm.Add(1)
 	case "pusher_internal:subscription_succeeded":
-		if !c.subscribed.Swap(true) {
+		if int(c.succeeded.Add(1)) == len(c.chs) && !c.subscribed.Swap(true) {
 			c.pool.subscribed.Add(1)
 		}
 	case "pusher:connection_established":
@@ -189,6 +225,23 @@ func (c *subConn) OnMessage(conn *gws.Conn, m *gws.Message) {
 	}
 }
 
+// frameChannel parses the channel index of a frame's "channel":"bench-N"
+// (the data is a JSON string, so its quotes are escaped and never match).
+func frameChannel(b []byte) (int, bool) {
+	const key = `"channel":"bench-`
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	b = b[i+len(key):]
+	v, n := 0, 0
+	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+		v = v*10 + int(b[n]-'0')
+		n++
+	}
+	return v, n > 0 && n < len(b) && b[n] == '"'
+}
+
 func errString(err error) string {
 	if err == nil {
 		return "<nil>"
@@ -196,8 +249,8 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// pool holds a worker's connections, each subscribed to one channel:
-// global connection i subscribes to channel i mod Channels.
+// pool holds a worker's connections: global connection i subscribes to
+// SubsPerConn consecutive channels from i mod Channels (channelsOf).
 type pool struct {
 	cfg         workerConfig
 	conns       []*subConn
@@ -244,7 +297,8 @@ func (p *pool) connect(ctx context.Context) {
 			break
 		}
 		g := cfg.Offset + i
-		c := &subConn{pool: p, ch: g % cfg.Channels}
+		chs := channelsOf(g, cfg.Channels, cfg.SubsPerConn)
+		c := &subConn{pool: p, chs: chs, seen: make([]bitset, len(chs))}
 		p.conns[i] = c
 		sem <- struct{}{}
 		wg.Add(1)
@@ -252,7 +306,7 @@ func (p *pool) connect(ctx context.Context) {
 			defer func() { <-sem; wg.Done() }()
 			url := cfg.URL
 			if len(cfg.URLs) > 0 {
-				url = cfg.URLs[nodeOf(g/cfg.Channels, c.ch, len(cfg.URLs))]
+				url = cfg.URLs[nodeOf(g/cfg.Channels, c.chs[0], len(cfg.URLs))]
 			}
 			conn, _, err := gws.NewClient(c, clientOption(url, sourceIP(g), cfg.ReadBuffer))
 			if err != nil {
@@ -263,9 +317,12 @@ func (p *pool) connect(ctx context.Context) {
 			c.conn = conn
 			p.connected.Add(1)
 			go conn.ReadLoop()
-			if err := conn.WriteMessage(gws.OpcodeText, subscribeFrame(channelName(c.ch))); err != nil {
-				p.failed.Add(1)
-				p.noteErr("subscribe: " + err.Error())
+			for _, ch := range c.chs {
+				if err := conn.WriteMessage(gws.OpcodeText, subscribeFrame(channelName(ch))); err != nil {
+					p.failed.Add(1)
+					p.noteErr("subscribe: " + err.Error())
+					return
+				}
 			}
 		}()
 	}
@@ -290,26 +347,29 @@ func (p *pool) tally(accepted []bitset) workerResult {
 		if c == nil {
 			continue
 		}
-		var want bitset
-		if c.ch < len(accepted) {
-			want = accepted[c.ch]
-		}
 		c.mu.Lock()
 		r.Dups += c.dups
-		for w, bits := range want {
-			var got uint64
-			if w < len(c.seen) {
-				got = c.seen[w]
+		for k, ch := range c.chs {
+			var want bitset
+			if ch < len(accepted) {
+				want = accepted[ch]
 			}
-			r.Missing += popcount(bits &^ got)
-			r.Unique += popcount(bits & got)
-		}
-		for w, got := range c.seen {
-			var bits uint64
-			if w < len(want) {
-				bits = want[w]
+			seen := c.seen[k]
+			for w, bits := range want {
+				var got uint64
+				if w < len(seen) {
+					got = seen[w]
+				}
+				r.Missing += popcount(bits &^ got)
+				r.Unique += popcount(bits & got)
 			}
-			r.Unexpected += popcount(got &^ bits)
+			for w, got := range seen {
+				var bits uint64
+				if w < len(want) {
+					bits = want[w]
+				}
+				r.Unexpected += popcount(got &^ bits)
+			}
 		}
 		c.mu.Unlock()
 	}

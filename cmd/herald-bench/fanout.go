@@ -7,14 +7,16 @@ import (
 )
 
 func init() {
-	var conns, channels, payload, publishers *int
+	var conns, channels, payload, publishers, subsPerConn, perEvent *int
 	var rate *float64
 	var duration, warmup, drain *time.Duration
 	scenarios["fanout"] = &scenario{
 		flags: func(fs *flag.FlagSet) {
 			conns = fs.Int("conns", 2000, "subscribed connections")
-			channels = fs.Int("channels", 10, "channels; connection i subscribes to channel i mod channels")
-			rate = fs.Float64("rate", 200, "events per second, over all channels (event i goes to channel i mod channels)")
+			channels = fs.Int("channels", 10, "channels; connection i subscribes to channel i mod channels (and the next ones, --subs-per-conn)")
+			subsPerConn = fs.Int("subs-per-conn", 1, "channels per connection: connection i subscribes to channels i, i+1, …, i+k-1 mod channels")
+			perEvent = fs.Int("channels-per-event", 1, "channels each API event names (\"channels\": [...]); the channels are cut into groups of this many consecutive ones and event i goes to group i mod groups; must divide --channels")
+			rate = fs.Float64("rate", 200, "API events per second, over all channels (event i goes to channel i mod channels)")
 			duration = fs.Duration("duration", 10*time.Second, "measured publishing time")
 			warmup = fs.Duration("warmup", 2*time.Second, "publishing at the same rate before measuring (not counted)")
 			drain = fs.Duration("drain", 5*time.Second, "longest wait for deliveries after the last publish")
@@ -26,7 +28,8 @@ func init() {
 		},
 		cluster: true,
 		run: func(r *runner) error {
-			return runFanout(r, *conns, *channels, *rate, *duration, *warmup, *drain, *payload, *publishers)
+			return runFanout(r, fanoutOpts{conns: *conns, channels: *channels, subsPerConn: *subsPerConn, perEvent: *perEvent,
+				rate: *rate, duration: *duration, warmup: *warmup, drain: *drain, payload: *payload, publishers: *publishers})
 		},
 		table: []metricDef{
 			{"subscribed", "connections subscribed", "%.0f"},
@@ -40,6 +43,7 @@ func init() {
 			{"duplicates", "duplicate deliveries", "%.0f"},
 			{"unexpected", "unexpected deliveries (failed publishes)", "%.0f"},
 			{"deliveries_per_s", "deliveries/s", "%.0f"},
+			{"throughput_per_s", "deliveries/s until the last arrived (throughput)", "%.0f"},
 			{"lat_p50_ms", "delivery latency p50 (ms)", "%.3f"},
 			{"lat_p90_ms", "delivery latency p90 (ms)", "%.3f"},
 			{"lat_p99_ms", "delivery latency p99 (ms)", "%.3f"},
@@ -50,7 +54,13 @@ func init() {
 			{"server_cpu_pct", "server CPU (% of one core)", "%.1f"},
 			{"server_cpu_us_per_delivery", "server CPU per delivery (µs)", "%.2f"},
 			{"client_cpu_us_per_delivery", "generator CPU per delivery (µs)", "%.2f"},
+			{"client_cpu_pct", "generator CPU (% of one core)", "%.1f"},
 			{"server_rss_mib", "server RSS at the end (MiB)", "%.1f"},
+			{"frames_per_burst", "frames per socket per event (a burst)", "%.2f"},
+			{"server_write_syscalls", "server write syscalls (syscw)", "%.0f"},
+			{"write_syscalls_per_delivery_raw", "write syscalls per delivery (all)", "%.3f"},
+			{"write_syscalls_per_delivery", "write syscalls per delivery (less one per API response)", "%.3f"},
+			{"write_syscalls_per_burst", "write syscalls per burst (less one per API response)", "%.3f"},
 			{"nodes", "nodes (server CPU, RSS: their sums)", "%.0f"},
 			{"node_cpu_pct_max", "busiest node CPU (% of one core)", "%.1f"},
 			{"node_cpu_pct_min", "least busy node CPU (% of one core)", "%.1f"},
@@ -59,10 +69,26 @@ func init() {
 	}
 }
 
-func runFanout(r *runner, conns, channels int, rate float64, duration, warmup, drain time.Duration, payload, publishers int) error {
-	if conns < 1 || channels < 1 || rate <= 0 {
+// fanoutOpts are the fanout scenario's flags.
+type fanoutOpts struct {
+	conns, channels, subsPerConn, perEvent int
+	rate                                   float64
+	duration, warmup, drain                time.Duration
+	payload, publishers                    int
+}
+
+func runFanout(r *runner, o fanoutOpts) error {
+	conns, channels, rate, duration, warmup, drain := o.conns, o.channels, o.rate, o.duration, o.warmup, o.drain
+	o.subsPerConn, o.perEvent = max(o.subsPerConn, 1), max(o.perEvent, 1)
+	switch {
+	case conns < 1 || channels < 1 || rate <= 0:
 		return fmt.Errorf("need conns ≥ 1, channels ≥ 1, rate > 0")
+	case o.subsPerConn > channels:
+		return fmt.Errorf("--subs-per-conn %d is more than the %d channels", o.subsPerConn, channels)
+	case channels%o.perEvent != 0 || o.perEvent > 100:
+		return fmt.Errorf("--channels-per-event %d must divide --channels %d and be at most 100", o.perEvent, channels)
 	}
+	payload, publishers := o.payload, o.publishers
 	var phase string
 	var acc *accepted
 	var ws *workerSet
@@ -81,7 +107,7 @@ func runFanout(r *runner, conns, channels int, rate float64, duration, warmup, d
 			phase, s.Subscribed, conns, pub.ok.Load(), pub.failed.Load(), s.Delivered, float64(sm.RSS)/(1<<20))
 	}
 	phase = "connecting"
-	ws, err := startWorkers(r.wsURL(), conns, channels, r.procs, workerConfig{ReadBuffer: 4096, URLs: r.wsURLs()})
+	ws, err := startWorkers(r.wsURL(), conns, channels, r.procs, workerConfig{ReadBuffer: 4096, URLs: r.wsURLs(), SubsPerConn: o.subsPerConn})
 	if err != nil {
 		return err
 	}
@@ -97,7 +123,7 @@ func runFanout(r *runner, conns, channels int, rate float64, duration, warmup, d
 			ready.Subscribed, conns, ready.Failed, ready.Lost, ready.ErrSample)
 	}
 	phase = "warm-up"
-	paced(r.ctx, pub, eventWarm, rate, warmup, channels, publishers, nil)
+	paced(r.ctx, pub, eventWarm, rate, warmup, channels, o.perEvent, publishers, nil)
 	r.sleep(500 * time.Millisecond)
 	pub.ok.Store(0)
 	pub.failed.Store(0)
@@ -129,17 +155,15 @@ func runFanout(r *runner, conns, channels int, rate float64, duration, warmup, d
 			}()
 		}
 	}
-	sent, lag := paced(r.ctx, pub, eventMeasured, rate, duration, channels, publishers, acc)
+	sent, lag := paced(r.ctx, pub, eventMeasured, rate, duration, channels, o.perEvent, publishers, acc)
 	pubEnd := time.Now()
 	sets := acc.snapshot()
+	subs := subscribersOf(conns, channels, o.subsPerConn)
 	var expected int64
 	for c, s := range sets {
-		subs := conns / channels
-		if c < conns%channels {
-			subs++
-		}
-		expected += int64(s.count()) * int64(subs)
+		expected += int64(s.count()) * int64(subs[c])
 	}
+	bursts := burstsOf(sets, conns, channels, o.subsPerConn, o.perEvent)
 	phase = "draining"
 	deadline := pubEnd.Add(drain)
 	for time.Now().Before(deadline) && r.ctx.Err() == nil {
@@ -204,11 +228,29 @@ func runFanout(r *runner, conns, channels int, rate float64, duration, warmup, d
 	r.metric("publish_p99_ms", ps.Quantile(0.99))
 	window := s1.At.Sub(s0.At).Seconds()
 	r.metric("server_cpu_pct", 100*srvCPU/window)
+	// From the first measured publish until every delivery arrived (or the
+	// drain gave up): what the server delivered when it falls behind.
+	r.metric("throughput_per_s", delivered/window)
 	if delivered > 0 {
 		r.metric("server_cpu_us_per_delivery", srvCPU*1e6/delivered)
 		r.metric("client_cpu_us_per_delivery", (c1-c0).Seconds()*1e6/delivered)
 	}
+	r.metric("client_cpu_pct", 100*(c1-c0).Seconds()/window)
 	r.metric("server_rss_mib", float64(s1.RSS)/(1<<20))
+	if s0.SyscW >= 0 && s1.SyscW >= 0 && delivered > 0 {
+		// Every API request is answered with one write; what remains is
+		// the frames' writes (and the rare write of the Go runtime's
+		// netpoller wake-up, an eventfd).
+		w := float64(s1.SyscW - s0.SyscW)
+		net := w - float64(pub.ok.Load()+pub.failed.Load())
+		r.metric("server_write_syscalls", w)
+		r.metric("write_syscalls_per_delivery_raw", w/delivered)
+		r.metric("write_syscalls_per_delivery", net/delivered)
+		if bursts > 0 {
+			r.metric("frames_per_burst", float64(expected)/float64(bursts))
+			r.metric("write_syscalls_per_burst", net/float64(bursts))
+		}
+	}
 	if cluster {
 		r.metric("nodes", float64(len(nodes1)))
 		for i := range nodes1 {
@@ -230,6 +272,28 @@ func runFanout(r *runner, conns, channels int, rate float64, duration, warmup, d
 	return nil
 }
 
+// burstsOf counts the bursts of the accepted events: an event to a group
+// of perEvent channels reaches every connection subscribed to one of them
+// or more, with as many frames at once as it has channels in the group.
+func burstsOf(sets []bitset, conns, channels, subsPerConn, perEvent int) int64 {
+	groups := channels / perEvent
+	reached := make([]int64, groups)
+	seen := make([]int, groups) // the last connection counted per group, +1
+	for i := 0; i < conns; i++ {
+		for _, c := range channelsOf(i, channels, subsPerConn) {
+			if g := c / perEvent; seen[g] != i+1 {
+				seen[g] = i + 1
+				reached[g]++
+			}
+		}
+	}
+	var n int64
+	for g := range reached {
+		n += int64(sets[g*perEvent].count()) * reached[g]
+	}
+	return n
+}
+
 // sumSamples adds the CPU, RSS and threads of several processes read at
 // about the same time (At is the first one's).
 func sumSamples(ps []procSample) procSample {
@@ -241,6 +305,11 @@ func sumSamples(ps []procSample) procSample {
 		sum.CPU += p.CPU
 		sum.RSS += p.RSS
 		sum.Threads += p.Threads
+		if p.SyscW < 0 || sum.SyscW < 0 {
+			sum.SyscW = -1
+		} else {
+			sum.SyscW += p.SyscW
+		}
 	}
 	return sum
 }

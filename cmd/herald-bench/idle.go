@@ -31,6 +31,7 @@ func init() {
 			{"heap_per_conn_kib", "heap in use per connection (KiB)", "%.2f"},
 			{"live_heap_per_conn_kib", "live heap per connection after GC (KiB)", "%.2f"},
 			{"stack_per_conn_kib", "goroutine stacks per connection (KiB)", "%.2f"},
+			{"stack_gc_per_conn_kib", "goroutine stacks per connection after a GC (KiB)", "%.2f"},
 			{"goroutines_per_conn", "goroutines per connection", "%.3f"},
 			{"threads", "server OS threads", "%.0f"},
 			{"server_idle_cpu_pct", "server CPU while held (% of one core)", "%.2f"},
@@ -54,6 +55,13 @@ func runIdle(r *runner, conns, channels int, hold time.Duration, readBuf int) er
 	r.sleep(time.Second)
 	s0 := r.srv.Sample()
 	d0, haveDbg := r.srv.Stats(false)
+	if haveDbg && r.profile != "" { // the base of a diff (herald-bench budget); after the RSS reading
+		if err := r.srv.Profile("heap?gc=1", r.profilePath("heap-before"), 30*time.Second); err != nil {
+			r.errorf("heap profile: %v", err)
+		} else {
+			r.res.Profiles = append(r.res.Profiles, r.profilePath("heap-before"))
+		}
+	}
 	phase = "connecting"
 	ws, err := startWorkers(r.wsURL(), conns, channels, r.procs, workerConfig{ReadBuffer: readBuf})
 	if err != nil {
@@ -100,6 +108,7 @@ func runIdle(r *runner, conns, channels int, hold time.Duration, readBuf int) er
 		// After the RSS reading: a forced GC changes what it measures.
 		if dg, ok := r.srv.Stats(true); ok {
 			r.metric("live_heap_per_conn_kib", (float64(dg.HeapAlloc)-float64(d0.HeapAlloc))/n/1024)
+			r.metric("stack_gc_per_conn_kib", (float64(dg.StackInuse)-float64(d0.StackInuse))/n/1024)
 		}
 		// The floor: RSS once garbage is collected and free pages are
 		// returned, i.e. what no GC tuning can go below.

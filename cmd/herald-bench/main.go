@@ -8,10 +8,13 @@
 //	herald-bench churn   [flags]   connect+subscribe+disconnect at R/s: server CPU per connection, leaks
 //	herald-bench publish [flags]   HTTP API requests/s and latency to a channel with S subscribers
 //	herald-bench soak    [flags]   mixed load for --duration: server RSS, goroutines and fds every minute
-//	herald-bench suite   [flags]   every scenario, Herald and baseline alternating, 3 runs, medians → BENCHMARKS.md
+//	herald-bench floor   [flags]   N plain TCP connections held by bench/floor: the memory floor of a goroutine per connection
+//	herald-bench suite   [flags]   every scenario, Herald, baseline (and --before-bin) alternating, 3 runs, medians → BENCHMARKS.md
+//	herald-bench scaling [flags]   fanout and publish at saturation, server GOMAXPROCS 1 vs 2, pinned with taskset → BENCHMARKS.md
+//	herald-bench budget  [flags]   idle runs with every allocation profiled: a connection's memory, row by row
 //
-// By default a scenario builds and starts its own server (--server herald
-// or baseline) on free loopback ports and stops it after the run, so each
+// By default a scenario builds and starts its own server (--server herald,
+// baseline or floor) on free loopback ports and stops it after the run, so each
 // run measures a freshly started process. --server external measures a
 // server already running (--ws, --api, --pid). fanout --nodes N (N > 1)
 // starts a Herald cluster instead: Debian's etcd and N servers on loopback,
@@ -43,10 +46,14 @@ func main() {
 	}
 	var err error
 	switch cmd := os.Args[1]; cmd {
-	case "fanout", "idle", "churn", "publish", "soak":
+	case "fanout", "idle", "churn", "publish", "soak", "floor":
 		err = runScenario(cmd, os.Args[2:])
 	case "suite":
 		err = runSuite(os.Args[2:])
+	case "scaling":
+		err = runScaling(os.Args[2:])
+	case "budget":
+		err = runBudget(os.Args[2:])
 	case "worker":
 		err = runWorker()
 	case "-h", "--help", "help":
@@ -64,22 +71,30 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprint(os.Stderr, `usage: herald-bench <fanout|idle|churn|publish|soak|suite> [flags]
+	fmt.Fprint(os.Stderr, `usage: herald-bench <fanout|idle|churn|publish|soak|floor|suite|scaling|budget> [flags]
        herald-bench <command> -h   for the flags of one command
 
   fanout   N connections over C channels, R events/s through the signed HTTP API:
            delivery latency from a timestamp in the payload, deliveries/s,
-           missing and duplicate deliveries, server CPU per delivery;
+           missing and duplicate deliveries, server CPU and write syscalls per
+           delivery; --subs-per-conn and --channels-per-event: bursts to a socket;
            --nodes N: against a Herald cluster of N nodes (etcd on loopback)
   idle     N subscribed connections held: marginal RSS per connection
   churn    connect+subscribe+disconnect per second: server CPU per connection,
            RSS and goroutines after the run
-  publish  HTTP API requests/s and latency to a channel with S subscribers
+  publish  HTTP API requests/s and latency to a channel with S subscribers,
+           closed loop or (--rate) open loop; server CPU per request
   soak     mixed load (churn, publishes, presence, client events, signins, a
            slow reader) for --duration: the server's RSS, goroutines and fds
            every minute and their growth, errors, missing deliveries
-  suite    every scenario against Herald and the baseline, alternating, 3 runs,
-           medians and ratios written into BENCHMARKS.md
+  floor    N plain TCP connections held by bench/floor (--mode read, grown or
+           epoll): what a connection costs a Go server before gws or Herald
+  suite    every scenario against Herald and the baseline (and --before-bin),
+           alternating, 3 runs, medians and ratios written into BENCHMARKS.md
+  scaling  fanout and publish at saturation with the server on GOMAXPROCS 1
+           and 2, server and generator pinned apart with taskset
+  budget   idle runs with every allocation profiled: the memory of one
+           connection, row by row (read buffer, gws.Conn, actor, mailbox, …)
 `)
 }
 
@@ -193,6 +208,8 @@ type scenario struct {
 	table   []metricDef          // summary table rows
 	timeout func() time.Duration // default bound from the flags
 	cluster bool                 // takes --nodes: runs against a Herald cluster it starts
+	server  string               // the default --server ("" : herald)
+	env     func() []string      // added to the environment of the server it starts, before --server-env
 }
 
 var scenarios = map[string]*scenario{}
@@ -200,7 +217,11 @@ var scenarios = map[string]*scenario{}
 func runScenario(name string, args []string) error {
 	sc := scenarios[name]
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	kind := fs.String("server", "herald", "server to measure: herald (bench/heraldsrv), baseline (bench/baseline) or external")
+	defKind := sc.server
+	if defKind == "" {
+		defKind = "herald"
+	}
+	kind := fs.String("server", defKind, "server to measure: herald (bench/heraldsrv), baseline (bench/baseline), floor (bench/floor) or external")
 	bin := fs.String("bin", "", "server binary (default: go build it from this module)")
 	ws := fs.String("ws", "", "external: WebSocket host:port (loopback only)")
 	api := fs.String("api", "", "external: HTTP API host:port (loopback only)")
@@ -211,6 +232,7 @@ func runScenario(name string, args []string) error {
 	secret := fs.String("secret", "app-secret", "app secret (signs API requests)")
 	procs := fs.Int("procs", 0, "generator worker processes holding the connections (0: one per 10 000 connections)")
 	gmp := fs.Int("server-gomaxprocs", 0, "GOMAXPROCS of a server this tool starts (0: inherit)")
+	cpus := fs.String("server-cpus", "", "CPU list a server this tool starts is pinned to (taskset -c LIST; \"\": not pinned)")
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of a table")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	timeout := fs.Duration("timeout", 0, "hard bound of the whole run (default from the scenario's flags)")
@@ -273,7 +295,11 @@ func runScenario(name string, args []string) error {
 		}
 		res.Params[f.Name] = f.Value.String()
 	})
-	fl, err := startFleet(ctx, serverOpts{Kind: *kind, Bin: *bin, WS: *ws, API: *api, PID: *pid, Debug: *dbg, GOMAXPROCS: *gmp, Env: serverEnv}, *nodes)
+	env := []string(serverEnv)
+	if sc.env != nil {
+		env = append(sc.env(), env...)
+	}
+	fl, err := startFleet(ctx, serverOpts{Kind: *kind, Bin: *bin, WS: *ws, API: *api, PID: *pid, Debug: *dbg, GOMAXPROCS: *gmp, Env: env, CPUs: *cpus}, *nodes)
 	if err != nil {
 		return err
 	}

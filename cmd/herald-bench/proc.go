@@ -30,6 +30,10 @@ type procSample struct {
 	CPU     time.Duration // user + system
 	RSS     int64         // bytes (VmRSS)
 	Threads int
+	// SyscW is the process's write syscalls so far (syscw of
+	// /proc/PID/io: write, writev and their kin; not sendmsg), -1 if
+	// unreadable.
+	SyscW int64
 }
 
 func readProc(pid int) (procSample, error) {
@@ -64,7 +68,26 @@ func readProc(pid int) (procSample, error) {
 			s.Threads, _ = strconv.Atoi(strings.Fields(line)[1])
 		}
 	}
+	s.SyscW = readSyscW(pid)
 	return s, nil
+}
+
+// readSyscW reads syscw from /proc/PID/io (-1 when it cannot).
+func readSyscW(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 // selfCPU is this process's CPU time.
@@ -109,6 +132,7 @@ type serverOpts struct {
 	Debug      string // external only
 	GOMAXPROCS int    // 0: inherit
 	Env        []string
+	CPUs       string // taskset -c list the server is pinned to; "" for none
 }
 
 func startServer(ctx context.Context, o serverOpts) (*server, error) {
@@ -165,6 +189,9 @@ func launchServer(ctx context.Context, bin string, o serverOpts, ports []string,
 		return nil, err
 	}
 	s.cmd = exec.Command(bin)
+	if o.CPUs != "" { // taskset execs bin: the PID is the server's
+		s.cmd = exec.Command("taskset", "-c", o.CPUs, bin)
+	}
 	s.cmd.Env = env
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log
@@ -365,9 +392,9 @@ func moduleRoot() (string, error) {
 // buildServer builds bench/heraldsrv or bench/baseline into dir (a temp
 // directory when empty) and returns the binary.
 func buildServer(kind, dir string) (string, error) {
-	pkg := map[string]string{"herald": "./bench/heraldsrv", "baseline": "./bench/baseline"}[kind]
+	pkg := map[string]string{"herald": "./bench/heraldsrv", "baseline": "./bench/baseline", "floor": "./bench/floor"}[kind]
 	if pkg == "" {
-		return "", fmt.Errorf("unknown server %q (herald, baseline or external)", kind)
+		return "", fmt.Errorf("unknown server %q (herald, baseline, floor or external)", kind)
 	}
 	root, err := moduleRoot()
 	if err != nil {
@@ -379,7 +406,7 @@ func buildServer(kind, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, map[string]string{"herald": "heraldsrv", "baseline": "baseline"}[kind])
+	bin := filepath.Join(dir, map[string]string{"herald": "heraldsrv", "baseline": "baseline", "floor": "floor"}[kind])
 	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -10,31 +10,37 @@ import (
 
 func init() {
 	var subs, concurrency, payload *int
+	var rate *float64
 	var duration, warmup *time.Duration
 	scenarios["publish"] = &scenario{
 		flags: func(fs *flag.FlagSet) {
 			subs = fs.Int("subs", 10, "subscribers of the channel published to")
-			concurrency = fs.Int("concurrency", 16, "requests in flight (closed loop, one keep-alive connection each)")
+			concurrency = fs.Int("concurrency", 16, "requests in flight (closed loop; with --rate, at most), one keep-alive connection each")
+			rate = fs.Float64("rate", 0, "open loop: requests per second on a fixed schedule, whatever the answers (0: closed loop, as fast as answered)")
 			duration = fs.Duration("duration", 10*time.Second, "measured time")
 			warmup = fs.Duration("warmup", 2*time.Second, "publishing before measuring (not counted)")
 			payload = fs.Int("payload", 64, "padding bytes in each event's data")
 		},
 		timeout: func() time.Duration { return 90*time.Second + *warmup + *duration },
 		run: func(r *runner) error {
-			return runPublish(r, *subs, *concurrency, *duration, *warmup, *payload)
+			return runPublish(r, *subs, *concurrency, *rate, *duration, *warmup, *payload)
 		},
 		table: []metricDef{
 			{"subscribed", "subscribers", "%.0f"},
 			{"requests_per_s", "API requests/s", "%.0f"},
 			{"published", "requests accepted", "%.0f"},
 			{"publish_errors", "request errors", "%.0f"},
+			{"offered_per_s", "open loop: requests/s offered", "%.0f"},
+			{"publish_lag_max_ms", "open loop: publisher max lag behind schedule (ms)", "%.1f"},
 			{"publish_p50_ms", "request latency p50 (ms)", "%.3f"},
 			{"publish_p90_ms", "request latency p90 (ms)", "%.3f"},
 			{"publish_p99_ms", "request latency p99 (ms)", "%.3f"},
+			{"publish_p999_ms", "request latency p99.9 (ms)", "%.3f"},
 			{"publish_max_ms", "request latency max (ms)", "%.3f"},
 			{"missing", "missing deliveries", "%.0f"},
 			{"duplicates", "duplicate deliveries", "%.0f"},
 			{"lat_p99_ms", "delivery latency p99 (ms)", "%.3f"},
+			{"lat_p999_ms", "delivery latency p99.9 (ms)", "%.3f"},
 			{"server_cpu_pct", "server CPU (% of one core)", "%.1f"},
 			{"server_cpu_us_per_request", "server CPU per request (µs)", "%.2f"},
 			{"client_cpu_pct", "generator CPU (% of one core)", "%.1f"},
@@ -42,9 +48,11 @@ func init() {
 	}
 }
 
-// runPublish is a closed loop: each of concurrency goroutines publishes,
-// waits for the answer, and publishes again, all to one channel.
-func runPublish(r *runner, subs, concurrency int, duration, warmup time.Duration, payload int) error {
+// runPublish publishes to one channel, in a closed loop (rate 0: each of
+// concurrency goroutines publishes, waits for the answer, and publishes
+// again) or open loop at rate requests/s (paced, at most concurrency in
+// flight).
+func runPublish(r *runner, subs, concurrency int, rate float64, duration, warmup time.Duration, payload int) error {
 	pub := newPublisher(r.srv.API, r.appID, r.key, r.secret, concurrency, payload)
 	var ws *workerSet
 	phase := "connecting"
@@ -68,7 +76,12 @@ func runPublish(r *runner, subs, concurrency int, duration, warmup time.Duration
 	if ready.Subscribed < int64(subs) {
 		return fmt.Errorf("only %d of %d connections subscribed: %v", ready.Subscribed, subs, ready.ErrSample)
 	}
+	var lag time.Duration
 	loop := func(name string, d time.Duration, acc *accepted) {
+		if rate > 0 {
+			_, lag = paced(r.ctx, pub, name, rate, d, 1, 1, concurrency, acc)
+			return
+		}
 		var seq atomic.Int64
 		end := time.Now().Add(d)
 		var wg sync.WaitGroup
@@ -134,12 +147,18 @@ func runPublish(r *runner, subs, concurrency int, duration, warmup time.Duration
 	r.metric("publish_p50_ms", ps.Quantile(0.5))
 	r.metric("publish_p90_ms", ps.Quantile(0.9))
 	r.metric("publish_p99_ms", ps.Quantile(0.99))
+	r.metric("publish_p999_ms", ps.Quantile(0.999))
 	r.metric("publish_max_ms", ps.Quantile(1))
+	if rate > 0 {
+		r.metric("offered_per_s", rate)
+		r.metric("publish_lag_max_ms", float64(lag)/1e6)
+	}
 	r.metric("expected", float64(expected))
 	r.metric("delivered", float64(tally.Unique))
 	r.metric("missing", float64(tally.Missing))
 	r.metric("duplicates", float64(tally.Dups))
 	r.metric("lat_p99_ms", tally.Hist.Quantile(0.99))
+	r.metric("lat_p999_ms", tally.Hist.Quantile(0.999))
 	srvCPU := (s1.CPU - s0.CPU).Seconds()
 	r.metric("server_cpu_pct", 100*srvCPU/s1.At.Sub(s0.At).Seconds())
 	if ok > 0 {

@@ -47,9 +47,11 @@ func newPublisher(api, appID, key, secret string, conns, payload int) *publisher
 	}
 }
 
-// body is one /events request: the data carries the send time t (unix
-// ns), the channel's sequence number s and the channel index c.
-func (p *publisher) body(name string, ch, seq int, t int64) []byte {
+// body is one /events request to the m channels from ch: the data
+// carries the send time t (unix ns), the channels' sequence number s and
+// the first channel's index c (subscribers read the channel from the
+// frame).
+func (p *publisher) body(name string, ch, m, seq int, t int64) []byte {
 	data := make([]byte, 0, 64+len(p.pad))
 	data = append(data, `{"t":`...)
 	data = strconv.AppendInt(data, t, 10)
@@ -63,8 +65,19 @@ func (p *publisher) body(name string, ch, seq int, t int64) []byte {
 	b := make([]byte, 0, 2*len(data)+64)
 	b = append(b, `{"name":`...)
 	b = pusher.AppendString(b, name)
-	b = append(b, `,"channel":`...)
-	b = pusher.AppendString(b, channelName(ch))
+	if m <= 1 {
+		b = append(b, `,"channel":`...)
+		b = pusher.AppendString(b, channelName(ch))
+	} else {
+		b = append(b, `,"channels":[`...)
+		for j := 0; j < m; j++ {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = pusher.AppendString(b, channelName(ch+j))
+		}
+		b = append(b, ']')
+	}
 	b = append(b, `,"data":`...)
 	b = pusher.AppendString(b, string(data))
 	return append(b, '}')
@@ -79,14 +92,18 @@ func (p *publisher) spread(apis []string) {
 	}
 }
 
-// publish sends one event; it returns whether the server accepted it.
-func (p *publisher) publish(name string, ch, seq int) bool {
+// publish sends one event to channel ch; it returns whether the server
+// accepted it.
+func (p *publisher) publish(name string, ch, seq int) bool { return p.publishTo(name, ch, 1, seq) }
+
+// publishTo sends one event to the m channels from ch.
+func (p *publisher) publishTo(name string, ch, m, seq int) bool {
 	start := time.Now()
 	base := p.base
 	if len(p.bases) > 1 {
 		base = p.bases[nodeOf(seq, ch, len(p.bases))]
 	}
-	return p.sendTo(base, p.body(name, ch, seq, start.UnixNano()), start)
+	return p.sendTo(base, p.body(name, ch, m, seq, start.UnixNano()), start)
 }
 
 // send posts one /events body, signed at start; it returns whether the
@@ -151,11 +168,15 @@ func (a *accepted) snapshot() []bitset {
 }
 
 // paced publishes at rate events/s for d, open loop: event i is due at
-// start + i/rate on channel i mod channels with sequence i div channels,
-// whatever happened to the earlier ones. workers requests run at once at
-// most; events wait in a queue when they are all busy, and maxLag reports
-// how late the latest-started event began.
-func paced(ctx context.Context, p *publisher, name string, rate float64, d time.Duration, channels, workers int, acc *accepted) (sent int, maxLag time.Duration) {
+// start + i/rate, whatever happened to the earlier ones. The channels are
+// cut into groups of perEvent consecutive ones (perEvent divides
+// channels); event i goes to every channel of group i mod groups with
+// sequence i div groups (perEvent 1: channel i mod channels). workers
+// requests run at once at most; events wait in a queue when they are all
+// busy, and maxLag reports how late the latest-started event began.
+func paced(ctx context.Context, p *publisher, name string, rate float64, d time.Duration, channels, perEvent, workers int, acc *accepted) (sent int, maxLag time.Duration) {
+	perEvent = max(perEvent, 1)
+	groups := channels / perEvent
 	type job struct {
 		i  int
 		at time.Time
@@ -175,9 +196,11 @@ func paced(ctx context.Context, p *publisher, name string, rate float64, d time.
 					}
 					lagMu.Unlock()
 				}
-				ch, seq := j.i%channels, j.i/channels
-				if p.publish(name, ch, seq) && acc != nil {
-					acc.add(ch, seq)
+				ch, seq := (j.i%groups)*perEvent, j.i/groups
+				if p.publishTo(name, ch, perEvent, seq) && acc != nil {
+					for k := 0; k < perEvent; k++ {
+						acc.add(ch+k, seq)
+					}
 				}
 			}
 		}()

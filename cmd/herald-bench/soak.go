@@ -381,7 +381,7 @@ func runSoak(r *runner, o soakOpts) error {
 	if o.rate > 0 {
 		// paced stops at loadCtx's end; its length is only a bound.
 		run(func() {
-			paced(loadCtx, s.pub, eventMeasured, o.rate, o.warmup+o.duration+time.Hour, o.channels, o.publishers, s.acc)
+			paced(loadCtx, s.pub, eventMeasured, o.rate, o.warmup+o.duration+time.Hour, o.channels, 1, o.publishers, s.acc)
 		})
 	}
 	if o.busyRate > 0 {

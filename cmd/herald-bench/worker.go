@@ -33,6 +33,7 @@ type workerConfig struct {
 	Conns           int      `json:"conns"`
 	Offset          int      `json:"offset"` // global index of the first connection
 	Channels        int      `json:"channels"`
+	SubsPerConn     int      `json:"subs_per_conn,omitempty"` // channels per connection (channelsOf); 0 or 1: one
 	ReadBuffer      int      `json:"read_buffer"`
 	DialConcurrency int      `json:"dial_concurrency"`
 	SubscribeWait   string   `json:"subscribe_wait"`
@@ -174,8 +175,9 @@ type workerSet struct {
 	conns int
 }
 
-// startWorkers spreads conns connections (global channel i mod channels)
-// over procs worker processes.
+// startWorkers spreads conns connections (global connection i on the
+// channels channelsOf(i, channels, cfg.SubsPerConn)) over procs worker
+// processes.
 func startWorkers(url string, conns, channels, procs int, cfg workerConfig) (*workerSet, error) {
 	if procs <= 0 {
 		procs = (conns + 9999) / 10000
