@@ -15,7 +15,7 @@ import (
 // Start, so reading it from any actor is safe.
 type appInfo struct {
 	cfg      AppConfig
-	id       string // the app's id, or its key when it has none (for facts)
+	id       string // the app's id, or its key when it has none (App.Name: facts, logs, observations)
 	fanout   Fanout
 	hooks    *actor.PID
 	system   *actor.ActorSystem
@@ -24,6 +24,8 @@ type appInfo struct {
 	connect  *actor.Props      // the props of every connection actor of the app
 	dispatch actor.PropsOption // runs every actor of the broker on its pool
 	node     *clusterNode      // nil in single-node mode
+	gauges   *Gauges           // kept by the app's channel actors
+	observer Observer          // nil: nobody (see observe)
 }
 
 // appActor is one app: the parent of its connection and channel actors. It
@@ -125,7 +127,7 @@ func (a *appActor) contain(ctx actor.Context) {
 func (a *appActor) onConnect(ctx actor.Context, m *Connect) {
 	if max := a.app.cfg.MaxConnections; max > 0 && a.conns >= max {
 		m.Reply <- &Connected{Refused: &RefusedError{Code: pusher.CloseOverQuota,
-			Message: "Over quota: the app has reached its connection limit", Reason: "max_connections"}}
+			Message: "Over quota: the app has reached its connection limit", Reason: QuotaAppConnections}}
 		return
 	}
 	slot := a.names.take()
@@ -292,24 +294,28 @@ func (a *appActor) terminateUser(userID string) int {
 	for _, c := range conns {
 		c.out.Send(pusher.AppendError(nil, int(pusher.CloseUnauthorized), "Connection terminated by the app"))
 		c.out.Close(pusher.CloseUnauthorized, "Connection terminated by the app")
+		a.app.observe(Observation{Kind: ObservedError, SocketID: c.socketID, Code: int(pusher.CloseUnauthorized), Detail: "Connection terminated by the app"})
 	}
 	return len(conns)
 }
 
 // sendToUser writes a #server-to-user-{id} event to every connection
-// signed in as userID here, but the socket except.
-func (a *appActor) sendToUser(userID string, frame []byte, except string) {
+// signed in as userID here, but the socket except, and returns to how many.
+func (a *appActor) sendToUser(userID string, frame []byte, except string) int {
 	conns := a.users.conns(userID)
 	if len(conns) == 0 {
-		return
+		return 0
 	}
 	sh := a.app.fanout.Share(frame)
+	n := 0
 	for _, c := range conns {
 		if except == "" || c.socketID != except {
 			c.out.SendShared(sh)
+			n++
 		}
 	}
 	sh.Release()
+	return n
 }
 
 func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
@@ -321,6 +327,7 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 			kind := pusher.Kind(ch)
 			cache := pusher.IsCache(ch)
 			if e == nil && kind != pusher.ServerToUser && !cache && a.app.node == nil {
+				a.published(ch, ev.Name, 0)
 				continue // nobody here, and no other node to ask
 			}
 			frame := pusher.AppendEvent(make([]byte, 0, len(ev.Data)+len(ev.Name)+len(ch)+48), ev.Name, ch, ev.Data, "")
@@ -328,9 +335,10 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 			case kind == pusher.ServerToUser && a.app.node != nil:
 				a.toEveryNode(ctx, &clusterpb.UserDeliver{App: a.app.cfg.Key,
 					UserId: ch[len(pusher.ServerToUserPrefix):], Frame: frame, Except: ev.SocketID})
+				a.published(ch, ev.Name, -1)
 				continue
 			case kind == pusher.ServerToUser:
-				a.sendToUser(ch[len(pusher.ServerToUserPrefix):], frame, ev.SocketID)
+				a.published(ch, ev.Name, a.sendToUser(ch[len(pusher.ServerToUserPrefix):], frame, ev.SocketID))
 				continue
 			case cache && a.app.node == nil: // in a cluster the grain keeps it
 				a.cache.put(ch, ev.Name, ev.Data, frame, now)
@@ -342,8 +350,11 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 					p.Event, p.Data, p.CacheTtlMs = ev.Name, ev.Data, a.app.cfg.CacheTTL.Milliseconds()
 				}
 				a.publishToGrain(ctx, ch, p)
-			case e != nil:
-				ctx.Send(e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID})
+				a.published(ch, ev.Name, -1) // the grain fans out, over every node
+			case e != nil: // the channel reports it, with its exact fan-out
+				ctx.Send(e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID, Event: ev.Name})
+			default: // a cache channel nobody is subscribed to
+				a.published(ch, ev.Name, 0)
 			}
 		}
 		var infos map[string]ChannelInfo
@@ -358,6 +369,12 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 	if ctx.Sender() != nil { // Broker.Post sends without waiting for an answer
 		ctx.Respond(res)
 	}
+}
+
+// published observes an API event on channel ch written to n sockets
+// (-1: not known here).
+func (a *appActor) published(ch, event string, n int) {
+	a.app.observe(Observation{Kind: ObservedPublish, Channel: ch, Event: event, Count: n})
 }
 
 func (a *appActor) info(ch string) ChannelInfo {

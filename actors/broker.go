@@ -87,8 +87,9 @@ type Config struct {
 	// Cluster, when set, makes the Broker a member of a cluster; nil is a
 	// single node (no remote, no grains).
 	Cluster *ClusterConfig
-	// Observer is told of subscriptions, publishes and client events
-	// (metrics, debug logs, the dashboard); nil: nobody.
+	// Observer is told of subscriptions, publishes, client events and the
+	// errors sent to clients (metrics, debug logs, the dashboard), from the
+	// actors' turns; nil: nobody, at the cost of a nil check.
 	Observer Observer
 }
 
@@ -96,10 +97,25 @@ type Config struct {
 type App struct {
 	Config AppConfig
 	pid    *actor.PID
+	gauges *Gauges
 }
 
 // MatchesID reports whether an API path's app id reaches this app.
 func (a *App) MatchesID(id string) bool { return a.Config.ID == "" || a.Config.ID == id }
+
+// Name is how logs, observations and metrics name the app: its id, or its
+// key when it has none.
+func (a *App) Name() string { return a.Config.name() }
+
+// Gauges are the app's live subscription and channel counts on this node.
+func (a *App) Gauges() *Gauges { return a.gauges }
+
+func (c AppConfig) name() string {
+	if c.ID != "" {
+		return c.ID
+	}
+	return c.Key
+}
 
 // Broker is a running set of app actors and the HTTP adapter actor. Its
 // methods are safe for concurrent use: they only send messages.
@@ -121,7 +137,7 @@ var ErrUnknownApp = errors.New("unknown app")
 type RefusedError struct {
 	Code    pusher.CloseCode
 	Message string
-	Reason  string // the config key of the quota, for logs
+	Reason  string // the config key of the quota (QuotaAppConnections), for logs and observations
 }
 
 func (e *RefusedError) Error() string { return "connect: refused: " + e.Message }
@@ -159,12 +175,10 @@ func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
 			_ = b.Stop(context.Background())
 			return nil, fmt.Errorf("app key %q is used twice", ac.Key)
 		}
-		id := ac.ID
-		if id == "" {
-			id = ac.Key
-		}
+		id := ac.name()
 		info := &appInfo{cfg: ac, id: id, fanout: cfg.Fanout, hooks: ac.Hooks, system: system,
-			log: cfg.Logger.With("app", id), timing: cfg.Timing, dispatch: actor.WithDispatcher(b.pool), node: node}
+			log: cfg.Logger.With("app", id), timing: cfg.Timing, dispatch: actor.WithDispatcher(b.pool), node: node,
+			gauges: &Gauges{}, observer: cfg.Observer}
 		if node != nil {
 			node.apps[ac.Key] = info
 		}
@@ -174,7 +188,7 @@ func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
 			_ = b.Stop(context.Background())
 			return nil, fmt.Errorf("spawn app %q: %w", id, err)
 		}
-		app := &App{Config: ac, pid: pid}
+		app := &App{Config: ac, pid: pid, gauges: info.gauges}
 		b.apps[ac.Key] = app
 		b.order = append(b.order, app)
 	}

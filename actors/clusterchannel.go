@@ -22,6 +22,7 @@ type clusterChannelActor struct {
 	app     *appInfo
 	name    string
 	kind    pusher.ChannelKind
+	class   ChannelClass // for the app's gauges
 	subs    []*subscriber
 	index   map[string]int // connection PID id → position in subs
 	members []*clusterpb.Member
@@ -68,7 +69,7 @@ type resync struct{ grain *actor.PID }
 
 func newClusterChannelProps(app *appInfo, name string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &clusterChannelActor{app: app, name: name, kind: pusher.Kind(name),
+		return &clusterChannelActor{app: app, name: name, kind: pusher.Kind(name), class: ClassOf(name),
 			index: make(map[string]int), pending: make(map[string]*pendingJoin), known: make(map[string]bool)}
 	}, app.dispatch)
 }
@@ -99,7 +100,7 @@ func (a *clusterChannelActor) Receive(ctx actor.Context) {
 
 func (a *clusterChannelActor) contain(ctx actor.Context) {
 	if r := recover(); r != nil {
-		logPanic(a.app.log, r, ctx.Message(), "actor", "channel", "app", a.app.id, "channel", a.name)
+		logPanic(a.app.log, r, ctx.Message(), "actor", "channel", "channel", a.name)
 		if !a.failed {
 			a.failed = true
 			ctx.Stop(ctx.Self())
@@ -119,6 +120,7 @@ func (a *clusterChannelActor) onStopped(ctx actor.Context) {
 	if len(a.subs) == 0 {
 		return
 	}
+	a.app.gauges.stopped(a.class, len(a.subs))
 	a.subs, a.members = nil, nil
 	a.version++
 	st := a.state("", false)
@@ -367,6 +369,7 @@ func (a *clusterChannelActor) add(ctx actor.Context, m *Join, data string, fromS
 	}
 	a.index[m.Conn.Id] = len(a.subs)
 	a.subs = append(a.subs, sub)
+	a.app.gauges.subscribed(a.class, len(a.subs))
 	m.Out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionSucceeded, a.name, data, ""))
 	ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID})
 	a.sendState(ctx, m.SocketID, false)
@@ -392,6 +395,7 @@ func (a *clusterChannelActor) onLeave(ctx actor.Context, conn *actor.PID) {
 	a.subs[last] = nil
 	a.subs = a.subs[:last]
 	delete(a.index, conn.Id)
+	a.app.gauges.unsubscribed(a.class, len(a.subs))
 	if sub.userID != "" {
 		for i, mm := range a.members {
 			if mm.UserId == sub.userID {

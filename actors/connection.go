@@ -107,7 +107,7 @@ func (a *connectionActor) Receive(ctx actor.Context) {
 
 func (a *connectionActor) contain(ctx actor.Context) {
 	if r := recover(); r != nil {
-		logPanic(a.app.log, r, ctx.Message(), "actor", "connection", "app", a.app.id, "socket_id", a.socketID)
+		logPanic(a.app.log, r, ctx.Message(), "actor", "connection", "socket_id", a.socketID)
 		ctx.Stop(ctx.Self())
 	}
 }
@@ -374,6 +374,7 @@ func (a *connectionActor) onSubscribeUser(channel string) {
 		return
 	}
 	a.out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionSucceeded, channel, "{}", ""))
+	a.app.observe(Observation{Kind: ObservedSubscribe, Channel: channel, SocketID: a.socketID})
 }
 
 func (a *connectionActor) onUnsubscribe(ctx actor.Context, raw json.RawMessage) {
@@ -387,6 +388,7 @@ func (a *connectionActor) onUnsubscribe(ctx actor.Context, raw json.RawMessage) 
 	}
 	delete(a.subs, d.Channel)
 	ctx.Send(ctx.Parent(), &Leave{Channel: d.Channel, Conn: ctx.Self()})
+	a.app.observe(Observation{Kind: ObservedUnsubscribe, Channel: d.Channel, SocketID: a.socketID})
 }
 
 func (a *connectionActor) onJoined(m *Joined) {
@@ -395,6 +397,9 @@ func (a *connectionActor) onJoined(m *Joined) {
 	}
 	a.releaseAck()
 	if s := a.subs[m.Channel]; s != nil {
+		if s.pid == nil {
+			a.app.observe(Observation{Kind: ObservedSubscribe, Channel: m.Channel, SocketID: a.socketID})
+		}
 		s.pid = m.PID
 	}
 }
@@ -420,21 +425,26 @@ func (a *connectionActor) onChannelLost(m *ChannelLost) {
 }
 
 func (a *connectionActor) onClientEvent(ctx actor.Context, f pusher.Frame) {
-	reject := func(msg string) { a.sendError(pusher.ErrCodeClientEventRejected, "Client event rejected - "+msg) }
+	reject := func(reason, msg string) {
+		a.out.Send(pusher.AppendError(nil, pusher.ErrCodeClientEventRejected, "Client event rejected - "+msg))
+		a.app.observe(Observation{Kind: ObservedClientRefused, Channel: pusher.Truncate(f.Channel, pusher.MaxChannelNameLength),
+			Event: pusher.Truncate(f.Event, pusher.MaxEventNameLength), SocketID: a.socketID,
+			Code: pusher.ErrCodeClientEventRejected, Detail: reason})
+	}
 	sub := a.subs[f.Channel]
 	switch {
 	case !a.app.cfg.ClientEvents:
-		reject("client events are not enabled for this app")
+		reject(ClientEventRefusedDisabled, "client events are not enabled for this app")
 	case !pusher.Kind(f.Channel).AllowsClientEvents():
-		reject("only supported on private and presence channels")
+		reject(ClientEventRefusedChannel, "only supported on private and presence channels")
 	case sub == nil || sub.pid == nil:
-		reject("you are not subscribed to " + pusher.Truncate(f.Channel, 200))
+		reject(ClientEventRefusedNotSubscribed, "you are not subscribed to "+pusher.Truncate(f.Channel, 200))
 	case !pusher.ValidEventName(f.Event):
-		reject("invalid event name")
+		reject(ClientEventRefusedName, "invalid event name")
 	case len(f.Data) > pusher.MaxDataSize:
-		reject("data is larger than 10 KB")
+		reject(ClientEventRefusedSize, "data is larger than 10 KB")
 	case !a.limiter.allow(time.Now()):
-		reject("rate limit exceeded: at most " + strconv.Itoa(a.app.cfg.ClientEventRate) + " client events per second")
+		reject(ClientEventRefusedRate, "rate limit exceeded: at most "+strconv.Itoa(a.app.cfg.ClientEventRate)+" client events per second")
 	default:
 		data := string(f.Data)
 		if data == "" {
@@ -443,6 +453,7 @@ func (a *connectionActor) onClientEvent(ctx actor.Context, f pusher.Frame) {
 		frame := pusher.AppendEvent(make([]byte, 0, len(data)+len(f.Event)+len(f.Channel)+64), f.Event, f.Channel, data, sub.userID)
 		ctx.Send(sub.pid, &PublishClientEvent{Channel: f.Channel, Frame: frame, Sender: ctx.Self(),
 			Event: f.Event, Data: data, SocketID: a.socketID, UserID: sub.userID})
+		a.app.observe(Observation{Kind: ObservedClientEvent, Channel: f.Channel, Event: f.Event, SocketID: a.socketID})
 	}
 }
 
@@ -450,14 +461,18 @@ func (a *connectionActor) onClientEvent(ctx actor.Context, f pusher.Frame) {
 // pusher:subscription_error on that channel, which pusher-js re-emits on
 // the channel object. It never contains the expected signature.
 func (a *connectionActor) refuse(channel string, status int, msg string) {
+	channel = pusher.Truncate(channel, pusher.MaxChannelNameLength)
+	a.app.observe(Observation{Kind: ObservedSubscribeRefused, Channel: channel, SocketID: a.socketID, Code: status, Detail: msg})
 	data := []byte(`{"type":"AuthError","error":`)
 	data = pusher.AppendString(data, msg)
 	data = append(data, `,"status":`...)
 	data = strconv.AppendInt(data, int64(status), 10)
 	data = append(data, '}')
-	a.out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionError, pusher.Truncate(channel, pusher.MaxChannelNameLength), string(data), ""))
+	a.out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionError, channel, string(data), ""))
 }
 
+// sendError sends pusher:error and observes it.
 func (a *connectionActor) sendError(code int, msg string) {
 	a.out.Send(pusher.AppendError(nil, code, msg))
+	a.app.observe(Observation{Kind: ObservedError, SocketID: a.socketID, Code: code, Detail: msg})
 }

@@ -82,6 +82,17 @@
 // what one client can queue at its connection and at channels is bounded
 // by the transport's inbound window.
 //
+// Observations: with Config.Observer set, the actors report what an
+// operator watches (observe.go): the connection its subscriptions,
+// refusals, unsubscribes, client events and the errors it sends; the
+// channel each API event it fanned out, with the number of sockets it
+// wrote to; the app what reached no channel actor. One observation per
+// such event, never one per delivered frame; a nil Observer costs a nil
+// check. Channel actors also keep their app's Gauges (gauges.go):
+// subscriptions and channels by class, as atomics the metrics read at
+// scrape time, the one shared state of this package, written on subscribe
+// and leave only.
+//
 // Names: an app numbers its children (conn-7, ch-12) and reuses the
 // numbers of those that terminated (names.go), so Proto.Actor's process
 // registry, whose maps never shrink, stays the size of the peak number of

@@ -156,7 +156,7 @@ func (g *channelGrain) onInit(ctx actor.Context, m *cluster.ClusterInit) {
 		return
 	}
 	g.auth = newChannelAuthority(watchPresence(name))
-	g.seq = uint64(rand.Uint32()|1) << 32 // a new epoch: see newerMember
+	g.seq = uint64(rand.Uint32()|1) << 32 //nolint:gosec // G404: a new epoch (see newerMember), not a secret
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	g.topology = ctx.ActorSystem().EventStream.Subscribe(func(evt any) { // on the publisher's goroutine: only forwards
 		if t, ok := evt.(*cluster.ClusterTopology); ok && len(t.Left) > 0 {

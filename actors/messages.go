@@ -49,6 +49,10 @@ type Publish struct {
 	Channel string
 	Frame   []byte
 	Except  string
+	// Event is the name of an API event (the app sets it, single node
+	// only), which the channel observes with its fan-out; empty for the
+	// frames it need not report.
+	Event string
 	// In a cluster, set when Frame is member_added or member_removed (from
 	// the grain): whom it is about.
 	MemberAdded, MemberRemoved string
