@@ -44,4 +44,16 @@
 //
 // Panics: every gws callback recovers; a panic is logged with the app and
 // socket id and closes that socket with 4200.
+//
+// Observations (Config.Observer): the read loop reports each socket's
+// connect and disconnect (remote address, close code, how long it was
+// open) and its refusals (4001, 4004, 4007); ServeHTTP the upgrades it
+// refuses (403, 503); the API handler each request (route pattern,
+// status, duration) and its 429s; a socket cut with 4100 is reported by
+// whoever queued the frame that overflowed. For metrics each socket counts
+// the frames it read and, per writev, the frames and bytes it wrote, in
+// its own atomics; Server.Traffic sums them by app at scrape time (with
+// the totals of the sockets that closed), so a fan-out touches no shared
+// counter. GET /metrics (Config.Metrics) is served on the API listener or
+// on a listener of its own (MetricsListen) with the same timeouts.
 package transport

@@ -20,13 +20,14 @@ type apiHandler struct {
 	broker  *actors.Broker
 	maxBody int64
 	now     func() time.Time
+	obs     actors.Observer
 	// Per-app quotas (by key; nil: unlimited), immutable after New.
 	events map[string]*rateLimit // max_backend_events_per_second
 	reads  map[string]*rateLimit // max_read_requests_per_second
 }
 
 func newAPIHandler(b *actors.Broker, cfg Config) *apiHandler {
-	h := &apiHandler{broker: b, maxBody: cfg.MaxBodySize, now: time.Now,
+	h := &apiHandler{broker: b, maxBody: cfg.MaxBodySize, now: time.Now, obs: cfg.Observer,
 		events: map[string]*rateLimit{}, reads: map[string]*rateLimit{}}
 	for _, a := range b.Apps() {
 		h.events[a.Config.Key] = newRateLimit(a.Config.MaxBackendEventsPerSecond)
@@ -35,35 +36,84 @@ func newAPIHandler(b *actors.Broker, cfg Config) *apiHandler {
 	return h
 }
 
-// errRate answers a request over an app's quota.
+// errRate answers a request over an app's quota (its configuration key).
 func errRate(quota string) *apiError {
-	return fail(http.StatusTooManyRequests, "over quota: "+quota)
+	e := fail(http.StatusTooManyRequests, "over quota: "+strings.TrimPrefix(quota, "apps."))
+	e.quota = quota
+	return e
 }
 
 // apiError is an HTTP status with a message safe to show the caller.
 type apiError struct {
 	status int
 	msg    string
+	quota  string // the quota that refused (429), for the observer
 }
 
 func (e *apiError) Error() string { return e.msg }
 
-func fail(status int, msg string) *apiError { return &apiError{status, msg} }
+func fail(status int, msg string) *apiError { return &apiError{status: status, msg: msg} }
+
+// apiCall is what the observer is told of a request: which app (once its
+// auth_key is known) and which route.
+type apiCall struct {
+	app, route string
+}
 
 func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	res, err := h.serve(r)
+	start := time.Now()
+	var call apiCall
+	res, err := h.serve(r, &call)
+	status, quota := http.StatusOK, ""
 	if err != nil {
 		var ae *apiError
 		if !errors.As(err, &ae) {
 			ae = fail(http.StatusInternalServerError, "internal error")
 		}
 		pusher.WriteError(w, ae.status, ae.msg)
-		return
+		status, quota = ae.status, ae.quota
+	} else {
+		pusher.WriteJSON(w, http.StatusOK, res)
 	}
-	pusher.WriteJSON(w, http.StatusOK, res)
+	if h.obs != nil {
+		actors.Tell(h.obs, actors.Observation{Kind: actors.ObservedAPI, App: call.app, Method: r.Method,
+			Path: call.route, Code: status, Duration: time.Since(start)})
+		if quota != "" {
+			actors.Tell(h.obs, actors.Observation{Kind: actors.ObservedError, App: call.app, Code: status, Detail: quota})
+		}
+	}
 }
 
-func (h *apiHandler) serve(r *http.Request) (any, error) {
+// Route patterns, as observations name API requests.
+const (
+	routeEvents    = "/apps/{app_id}/events"
+	routeBatch     = "/apps/{app_id}/batch_events"
+	routeChannels  = "/apps/{app_id}/channels"
+	routeChannel   = "/apps/{app_id}/channels/{channel_name}"
+	routeUsers     = "/apps/{app_id}/channels/{channel_name}/users"
+	routeTerminate = "/apps/{app_id}/users/{user_id}/terminate_connections"
+)
+
+// routeOf is the pattern of the route after /apps/{app_id}/, "" when none matches.
+func routeOf(route []string) string {
+	switch {
+	case len(route) == 1 && route[0] == "events":
+		return routeEvents
+	case len(route) == 1 && route[0] == "batch_events":
+		return routeBatch
+	case len(route) == 1 && route[0] == "channels":
+		return routeChannels
+	case len(route) == 2 && route[0] == "channels":
+		return routeChannel
+	case len(route) == 3 && route[0] == "channels" && route[2] == "users":
+		return routeUsers
+	case len(route) == 3 && route[0] == "users" && route[2] == "terminate_connections":
+		return routeTerminate
+	}
+	return ""
+}
+
+func (h *apiHandler) serve(r *http.Request, call *apiCall) (any, error) {
 	// The signed path starts at /apps/: a proxy prefix is not signed.
 	raw := r.URL.EscapedPath()
 	i := strings.Index(raw, "/apps/")
@@ -77,6 +127,7 @@ func (h *apiHandler) serve(r *http.Request) (any, error) {
 		return nil, fail(http.StatusNotFound, "not found")
 	}
 	appID, route := parts[1], parts[2:]
+	call.route = routeOf(route)
 
 	// Who is asking is checked before the body is read: a request without
 	// a known key and a fresh timestamp costs no more than its headers.
@@ -84,6 +135,7 @@ func (h *apiHandler) serve(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	call.app = app.Name()
 	body, err := h.readBody(r)
 	if err != nil {
 		return nil, err
@@ -97,37 +149,37 @@ func (h *apiHandler) serve(r *http.Request) (any, error) {
 			return err
 		}
 		if !h.reads[key].take(1, h.now()) {
-			return errRate("max_read_requests_per_second")
+			return errRate(actors.QuotaReadRequests)
 		}
 		return nil
 	}
-	switch {
-	case len(route) == 1 && route[0] == "events":
+	switch call.route {
+	case routeEvents:
 		if err := method(r, http.MethodPost); err != nil {
 			return nil, err
 		}
 		return h.trigger(key, body)
-	case len(route) == 1 && route[0] == "batch_events":
+	case routeBatch:
 		if err := method(r, http.MethodPost); err != nil {
 			return nil, err
 		}
 		return h.batch(key, body)
-	case len(route) == 1 && route[0] == "channels":
+	case routeChannels:
 		if err := read(); err != nil {
 			return nil, err
 		}
 		return h.channels(key, r)
-	case len(route) == 2 && route[0] == "channels":
+	case routeChannel:
 		if err := read(); err != nil {
 			return nil, err
 		}
 		return h.channel(key, route[1], r)
-	case len(route) == 3 && route[0] == "channels" && route[2] == "users":
+	case routeUsers:
 		if err := read(); err != nil {
 			return nil, err
 		}
 		return h.users(key, route[1])
-	case len(route) == 3 && route[0] == "users" && route[2] == "terminate_connections":
+	case routeTerminate:
 		if err := method(r, http.MethodPost); err != nil {
 			return nil, err
 		}
@@ -279,7 +331,7 @@ func (h *apiHandler) trigger(key string, body []byte) (any, error) {
 		return nil, err
 	}
 	if !h.events[key].take(len(ev.Channels), h.now()) {
-		return nil, errRate("max_backend_events_per_second")
+		return nil, errRate(actors.QuotaBackendEvents)
 	}
 	req := &actors.TriggerRequest{App: key, Events: []actors.TriggerEvent{ev}}
 	if len(ev.Info) == 0 {
@@ -318,7 +370,7 @@ func (h *apiHandler) batch(key string, body []byte) (any, error) {
 		req.Events = append(req.Events, ev)
 	}
 	if !h.events[key].take(len(req.Events), h.now()) {
-		return nil, errRate("max_backend_events_per_second")
+		return nil, errRate(actors.QuotaBackendEvents)
 	}
 	if !wantInfo {
 		h.broker.Post(req)

@@ -47,9 +47,14 @@ type Config struct {
 	// (the JavaScript client, the demo).
 	Mounts map[string]http.Handler
 	Logger *slog.Logger
-	// Observer is told of connections and API requests (metrics, debug
-	// logs, the dashboard); nil: nobody.
+	// Observer is told of connections, refused upgrades and API requests
+	// (metrics, debug logs, the dashboard), from the sockets' read loops
+	// and the HTTP handlers; nil: nobody.
 	Observer actors.Observer
+	// Metrics, when set, answers GET /metrics: on the API listener, or on
+	// a listener of its own at MetricsListen (with the same timeouts).
+	Metrics       http.Handler
+	MetricsListen string
 }
 
 func (c Config) withDefaults() Config {
@@ -88,7 +93,7 @@ type Server struct {
 	ws      *wsHandler
 	api     *apiHandler
 	servers []*http.Server
-	addrs   []net.Addr // WebSocket, then API
+	addrs   []net.Addr // WebSocket, API, then metrics when it has its own
 	serving sync.WaitGroup
 	ready   atomic.Bool // the listeners are up and not draining: /readyz
 }
@@ -120,6 +125,36 @@ func (s *Server) Start() error {
 	for pattern, h := range s.cfg.Mounts {
 		apiMux.Handle(pattern, h)
 	}
+	var metricsLn net.Listener
+	switch {
+	case s.cfg.Metrics != nil && s.cfg.MetricsListen == "":
+		apiMux.Handle("GET /metrics", s.cfg.Metrics)
+	case s.cfg.Metrics != nil:
+		ln, err := net.Listen("tcp", s.cfg.MetricsListen)
+		if err != nil {
+			return err
+		}
+		metricsLn = ln
+	}
+	if err := s.listen(apiMux); err != nil {
+		if metricsLn != nil {
+			_ = metricsLn.Close()
+		}
+		return err
+	}
+	if metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.cfg.Metrics)
+		s.serve(metricsLn, http.MaxBytesHandler(mux, 4<<10))
+		s.addrs = append(s.addrs, metricsLn.Addr())
+	}
+	s.ready.Store(true)
+	return nil
+}
+
+// listen opens the WebSocket and API listeners (one, if their addresses
+// are equal) and serves them.
+func (s *Server) listen(apiMux *http.ServeMux) error {
 	if s.cfg.WebSocketListen == s.cfg.APIListen {
 		both := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.Contains(r.URL.Path, "/app/") {
@@ -134,7 +169,6 @@ func (s *Server) Start() error {
 		}
 		s.serve(ln, both)
 		s.addrs = []net.Addr{ln.Addr(), ln.Addr()}
-		s.ready.Store(true)
 		return nil
 	}
 	wsLn, err := net.Listen("tcp", s.cfg.WebSocketListen)
@@ -149,7 +183,6 @@ func (s *Server) Start() error {
 	s.serve(wsLn, s.ws)
 	s.serve(apiLn, apiMux)
 	s.addrs = []net.Addr{wsLn.Addr(), apiLn.Addr()}
-	s.ready.Store(true)
 	return nil
 }
 
@@ -179,6 +212,13 @@ func (s *Server) WebSocketAddr() net.Addr { return s.addrs[0] }
 
 // APIAddr is the address the API listener is bound to.
 func (s *Server) APIAddr() net.Addr { return s.addrs[1] }
+
+// MetricsAddr is the address /metrics is served at: the API listener's
+// unless it has a listener of its own.
+func (s *Server) MetricsAddr() net.Addr { return s.addrs[len(s.addrs)-1] }
+
+// Traffic returns every app's WebSocket traffic so far, by app name.
+func (s *Server) Traffic() map[string]Traffic { return s.ws.traffic() }
 
 // Shutdown stops accepting, closes every socket with 4200 (clients
 // reconnect at once) and waits for their read loops, then for the
