@@ -10,6 +10,8 @@ type Config struct {
 	API API `koanf:"api"`
 	// Log configures the process log.
 	Log Log `koanf:"log"`
+	// Metrics configures GET /metrics (Prometheus).
+	Metrics Metrics `koanf:"metrics"`
 	// Webhooks holds the delivery settings shared by every app's webhooks.
 	Webhooks Webhooks `koanf:"webhooks"`
 	// Cluster makes this process one node of a cluster; the default is a
@@ -91,6 +93,16 @@ type Log struct {
 	Level string `koanf:"level"`
 	// Format is text or json. Default text.
 	Format string `koanf:"format"`
+}
+
+// Metrics configures GET /metrics, the Prometheus text format of the
+// broker's counters.
+type Metrics struct {
+	// Enabled serves /metrics. Default true.
+	Enabled bool `koanf:"enabled"`
+	// Listen is the host:port of a listener of its own for /metrics.
+	// Default "": /metrics is served on the API listener.
+	Listen string `koanf:"listen"`
 }
 
 // Webhooks holds the delivery settings shared by every app's webhooks.
@@ -271,6 +283,9 @@ func Default() Config {
 		Log: Log{
 			Level:  "info",
 			Format: "text",
+		},
+		Metrics: Metrics{
+			Enabled: true,
 		},
 		Webhooks: Webhooks{
 			Debounce:    3 * time.Second,

@@ -5,7 +5,7 @@
 // The WebSocket server (websocket.*: listen address, activity and pong
 // timeouts, frame and buffer sizes, allowed origins), the REST API server
 // (api.*: listen address, body size, HTTP timeouts), the log (log.level,
-// log.format), webhook delivery (webhooks.*: debounce, batching, timeout,
+// log.format), GET /metrics (metrics.enabled, metrics.listen), webhook delivery (webhooks.*: debounce, batching, timeout,
 // retries, queue size), shutdown_timeout, and the apps: their credentials,
 // features, limits and webhooks. The fields of Config document every key,
 // its default and its range; Default returns the defaults.

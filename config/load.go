@@ -148,6 +148,9 @@ func newFlagSet() *pflag.FlagSet {
 	fs.String("log.level", d.Log.Level, "log `level`: debug, info, warn or error")
 	fs.String("log.format", d.Log.Format, "log `format`: text or json")
 
+	fs.Bool("metrics.enabled", d.Metrics.Enabled, "serve GET /metrics (Prometheus)")
+	fs.String("metrics.listen", d.Metrics.Listen, "`host:port` of a listener of its own for /metrics (default: the API listener)")
+
 	wh := d.Webhooks
 	fs.Duration("webhooks.debounce", wh.Debounce, "time webhook events are held back to cancel out (0 disables)")
 	fs.Duration("webhooks.batch_window", wh.BatchWindow, "time events are collected into one request")

@@ -47,6 +47,12 @@ func (c Config) Validate() error {
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 
+	if m := c.Metrics; m.Enabled && m.Listen != "" {
+		v.listen("metrics.listen", m.Listen)
+		v.check(!sameListen(m.Listen, c.API.Listen) && !sameListen(m.Listen, c.WebSocket.Listen), "metrics.listen",
+			"must differ from websocket.listen and api.listen (leave it empty to serve /metrics on the API listener)")
+	}
+
 	wh := c.Webhooks
 	v.check(wh.Debounce >= 0, "webhooks.debounce", "must be >= 0, got %s", wh.Debounce)
 	v.check(wh.BatchWindow >= 0, "webhooks.batch_window", "must be >= 0, got %s", wh.BatchWindow)
@@ -178,6 +184,13 @@ func (v *validator) webhook(p string, w Webhook) {
 	for _, name := range slices.Sorted(maps.Keys(w.Headers)) {
 		v.check(isToken(name), p+".headers", "%q is not a valid header name", name)
 	}
+}
+
+// sameListen reports whether two listen addresses would take the same
+// port (port 0 picks a free one each time).
+func sameListen(a, b string) bool {
+	_, port, err := net.SplitHostPort(a)
+	return a == b && err == nil && port != "0"
 }
 
 // isName reports whether s is made of [A-Za-z0-9_.-], the characters that
