@@ -10,7 +10,10 @@
 //
 // New wires the layers (config → webhooks, transport → actors → pusher):
 // one webhook actor per app that has webhooks, the app and HTTP adapter
-// actors, and the two listeners.
+// actors, and the two listeners. What happens in them reaches the
+// Observers: the metrics served at GET /metrics (metrics.go, unless
+// metrics.enabled is false), one debug log line per observation at
+// log.level debug (logobserver.go), and Options.Observers.
 package herald
 
 import (
@@ -51,7 +54,8 @@ type Options struct {
 	// Observers are told of what happens in the broker (connections,
 	// subscriptions, API requests, publishes, client events, webhook
 	// deliveries), from the goroutine where it happens: each must be quick
-	// and never block.
+	// and never block. The metrics (metrics.enabled) and, at debug level,
+	// the debug log lines are observers New adds.
 	Observers []actors.Observer
 }
 
@@ -74,12 +78,25 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		return nil, err
 	}
 	h := &Herald{cfg: cfg, log: opts.Logger, system: opts.System}
-	var observer actors.Observer
-	if len(opts.Observers) > 0 {
-		observer = actors.Observers(opts.Observers)
-	}
 	if h.log == nil {
 		h.log = NewLogger(cfg.Log, nil)
+	}
+	observers := append([]actors.Observer(nil), opts.Observers...)
+	var m *metrics
+	if cfg.Metrics.Enabled {
+		m = newMetrics(cfg.Apps)
+		observers = append(observers, m)
+	}
+	if h.log.Enabled(context.Background(), slog.LevelDebug) {
+		observers = append(observers, logObserver{h.log})
+	}
+	var observer actors.Observer // nil when nobody observes: each report is then a nil check
+	switch len(observers) {
+	case 0:
+	case 1:
+		observer = observers[0]
+	default:
+		observer = actors.Observers(observers)
 	}
 	if h.system == nil {
 		actorLog := slog.New(minLevel{h.log.Handler(), slog.LevelWarn}).With("component", "actor")
@@ -101,6 +118,9 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		if len(a.Webhooks) > 0 {
 			wc := webhookConfig(cfg, a, h.log)
 			wc.Observer = observer
+			if m != nil {
+				wc.QueueDepth = m.queueDepth(wc.App)
+			}
 			pid, err := h.system.Root.SpawnNamed(webhooks.NewProps(wc), "herald-hooks-"+a.Key)
 			if err != nil {
 				h.stopHooks(time.Now())
@@ -141,10 +161,10 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 			WebSocketURL: demoURL(cfg.WebSocket.Listen),
 			Publish:      func(ch, ev, data string) error { return h.Trigger(app.Key, ch, ev, data) }})
 	}
-	for p, m := range opts.Mounts {
-		mounts[p] = m
+	for p, handler := range opts.Mounts {
+		mounts[p] = handler
 	}
-	h.server = transport.New(b, transport.Config{
+	tc := transport.Config{
 		WebSocketListen:     cfg.WebSocket.Listen,
 		APIListen:           cfg.API.Listen,
 		MaxMessageSize:      cfg.WebSocket.MaxMessageSize,
@@ -164,16 +184,23 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		Mounts:              mounts,
 		Logger:              h.log,
 		Observer:            observer,
-	})
+	}
+	if m != nil {
+		tc.Metrics, tc.MetricsListen = m.handler(), cfg.Metrics.Listen
+	}
+	h.server = transport.New(b, tc)
+	if m != nil {
+		m.attach(b, h.server)
+	}
 	return h, nil
 }
 
 func webhookConfig(cfg config.Config, a config.App, log *slog.Logger) webhooks.Config {
 	wc := webhooks.Config{
-		Key: a.Key, Secret: a.Secret,
+		Key: a.Key, Secret: a.Secret, App: appName(a),
 		Debounce: cfg.Webhooks.Debounce, BatchWindow: cfg.Webhooks.BatchWindow, BatchMax: cfg.Webhooks.BatchMax,
 		Timeout: cfg.Webhooks.Timeout, RetryFor: cfg.Webhooks.RetryFor, QueueSize: cfg.Webhooks.QueueSize,
-		Logger: log.With("app", a.Key, "component", "webhooks"),
+		Logger: log, // the webhook actor names its component and app itself
 	}
 	// In the config file 0 switches debouncing (retrying) off; in
 	// webhooks.Config 0 means the default and a negative value means off.
@@ -230,6 +257,15 @@ func (h *Herald) WebSocketAddr() net.Addr { return h.server.WebSocketAddr() }
 
 // APIAddr is where backends call the HTTP API (after Start).
 func (h *Herald) APIAddr() net.Addr { return h.server.APIAddr() }
+
+// MetricsAddr is where GET /metrics is served (after Start): the API
+// listener, or metrics.listen's; nil when metrics.enabled is false.
+func (h *Herald) MetricsAddr() net.Addr {
+	if !h.cfg.Metrics.Enabled {
+		return nil
+	}
+	return h.server.MetricsAddr()
+}
 
 // Shutdown stops in order: the listeners stop accepting and every socket
 // is closed with 4200 (clients reconnect at once); the app actors stop
