@@ -38,10 +38,11 @@ type wsHandler struct {
 	mu       sync.Mutex // guards sockets, admitted, byIP, closing and gone
 	closing  bool       // closeAll has begun: no new socket is served
 	sockets  map[*socket]struct{}
-	admitted int                 // sockets counted by admit, not yet released
-	byIP     map[string]int      // admitted sockets per remote IP
-	gone     map[string]*Traffic // by app name: the traffic of the app's sockets that closed
-	loops    sync.WaitGroup      // one per running read loop
+	admitted int            // sockets counted by admit, not yet released
+	byIP     map[string]int // admitted sockets per remote IP
+	loops    sync.WaitGroup // one per running read loop
+	// gone is, by app name, the traffic of the app's sockets that closed.
+	gone map[string]*Traffic
 
 	// testHook, when set (by tests in this package), runs at the start of
 	// every gws callback with the callback's name: a test makes it panic.
