@@ -48,8 +48,9 @@ type Config struct {
 	Mounts map[string]http.Handler
 	Logger *slog.Logger
 	// Observer is told of connections, refused upgrades and API requests
-	// (metrics, debug logs, the dashboard), from the sockets' read loops
-	// and the HTTP handlers; nil: nobody.
+	// (metrics, debug logs, the dashboard), from the sockets' read loops,
+	// the HTTP handlers and whoever queued the frame that overflowed a
+	// socket (4100); nil: nobody.
 	Observer actors.Observer
 	// Metrics, when set, answers GET /metrics: on the API listener, or on
 	// a listener of its own at MetricsListen (with the same timeouts).

@@ -73,7 +73,9 @@ type Config struct {
 	// Zero means 10000.
 	QueueSize int
 	// Logger receives delivery failures, drops and overflows. Nil means
-	// slog.Default(). Secrets and header values are never logged.
+	// slog.Default(). Secrets and header values are never logged. The
+	// actor adds component=webhooks and app itself: a Logger that has
+	// them already would repeat them on every line.
 	Logger *slog.Logger
 	// Observer is told of deliveries, retries and dropped events (metrics,
 	// debug logs, the dashboard), from the actor and its senders; nil:
