@@ -10,7 +10,9 @@ import (
 // logObserver writes one debug line per observation: connections opened
 // and closed, subscriptions and refusals, API requests, publishes, client
 // events, webhook deliveries and the errors sent to clients. New adds it
-// when the logger is at debug level (log.level: debug). Each line names
+// when the logger is at debug level (log.level: debug) or may be set to it
+// by Reload (a LevelVar): an observation is a line only while the level is
+// debug, and costs a level check otherwise. Each line names
 // each attribute once, and only those that apply; an observation carries
 // no secret, signature or event data, so neither does the line.
 type logObserver struct{ log *slog.Logger }
@@ -33,6 +35,9 @@ var logMessages = map[actors.ObservationKind]string{
 }
 
 func (l logObserver) Observe(o *actors.Observation) {
+	if !l.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
 	msg, ok := logMessages[o.Kind]
 	if !ok {
 		msg = string(o.Kind)

@@ -131,7 +131,7 @@ func TestDebugLogs(t *testing.T) {
 	cfg.Apps = []config.App{config.App{ID: id, Key: key, Secret: secret, ClientEvents: true,
 		Webhooks: []config.Webhook{{URL: hooks.URL, Format: "pusher"}}}.WithDefaults()}
 	var out logBuffer
-	h, err := herald.New(cfg, herald.Options{Logger: herald.NewLogger(cfg.Log, &out)})
+	h, err := herald.New(cfg, herald.Options{Logger: herald.NewLogger(cfg.Log, &out, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

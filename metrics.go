@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/herald-push/herald/actors"
 	"github.com/herald-push/herald/config"
@@ -66,8 +67,8 @@ func newMetrics(apps []config.App) *metrics {
 		apiDuration: histogram("herald_api_request_duration_seconds", "Time to answer an HTTP API request.",
 			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}, "app", "endpoint"),
 		published:  counter("herald_events_published_total", "Events published through the HTTP API, one per channel.", "app"),
-		deliveries: counter("herald_event_deliveries_total", "Sockets the published events were written to (single node; a cluster's fan-out is not counted).", "app"),
-		fanout: histogram("herald_event_fanout_size", "Sockets one published event was written to (single node).",
+		deliveries: counter("herald_event_deliveries_total", "Subscribers (sockets and server-side subscribers) the published events were written to (single node; a cluster's fan-out is not counted).", "app"),
+		fanout: histogram("herald_event_fanout_size", "Subscribers one published event was written to (single node).",
 			[]float64{0, 1, 4, 16, 64, 256, 1024, 4096, 16384, 65536}, "app"),
 		clientEvents:  counter("herald_client_events_total", "Client events relayed.", "app"),
 		clientRefused: counter("herald_client_events_refused_total", "Client events refused, by reason.", "app", "reason"),
@@ -84,7 +85,13 @@ func newMetrics(apps []config.App) *metrics {
 		m.connOpen, m.connTotal, m.connClosed, m.subRefused, m.apiRequests, m.apiDuration, m.published, m.deliveries,
 		m.fanout, m.clientEvents, m.clientRefused, m.hookSent, m.hookRetries, m.hookDropped, m.hookDepth, m.hookDuration,
 		m.quota, m.errs)
-	// Each app's main series exist from the start, at 0.
+	m.declare(apps)
+	return m
+}
+
+// declare makes each app's main series exist, at 0: at start, and for the
+// apps a reload adds.
+func (m *metrics) declare(apps []config.App) {
 	for _, a := range apps {
 		name := appName(a)
 		m.connOpen.WithLabelValues(name)
@@ -97,7 +104,6 @@ func newMetrics(apps []config.App) *metrics {
 			m.hookDepth.WithLabelValues(name)
 		}
 	}
-	return m
 }
 
 // appName names an app as the actors do (actors.App.Name).
@@ -108,11 +114,13 @@ func appName(a config.App) string {
 	return a.Key
 }
 
-// attach gives the scrape-time collector the running broker and server;
-// New calls it before the listeners open.
-func (m *metrics) attach(b *actors.Broker, s *transport.Server) {
-	m.live.broker, m.live.server = b, s
-}
+// attachServer gives the scrape-time collector the server (New, before
+// any listener opens); attachBroker the broker once it runs (Start, while
+// the listeners may already serve a scrape: until then the live series
+// are left out).
+func (m *metrics) attachServer(s *transport.Server) { m.live.server = s }
+
+func (m *metrics) attachBroker(b *actors.Broker) { m.live.broker.Store(b) }
 
 // handler serves the registry; at most a few scrapes run at once (each
 // walks the open sockets).
@@ -120,10 +128,17 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4})
 }
 
-// queueDepth is the webhook actor's QueueDepth of app.
+// queueDepth is the QueueDepth of one webhook actor of app. Each actor
+// adds the change of its own depth (it calls this from its turns, one at a
+// time), so while a reload's new actor runs and the one it replaced
+// flushes, the gauge is the sum of both.
 func (m *metrics) queueDepth(app string) func(int) {
 	g := m.hookDepth.WithLabelValues(app)
-	return func(n int) { g.Set(float64(n)) }
+	last := 0
+	return func(n int) {
+		g.Add(float64(n - last))
+		last = n
+	}
 }
 
 // Observe counts an observation. It is called on the reporter's goroutine;
@@ -201,8 +216,8 @@ func endpointOf(path string) string {
 // liveCollector reads, at scrape time, what is counted too often to be
 // observed: subscriptions and channels by class, and WebSocket traffic.
 type liveCollector struct {
-	broker *actors.Broker
-	server *transport.Server
+	broker atomic.Pointer[actors.Broker] // nil until Start has started it
+	server *transport.Server             // set by New, before any scrape
 }
 
 var (
@@ -220,11 +235,12 @@ func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.broker == nil {
+	b := c.broker.Load()
+	if b == nil {
 		return
 	}
 	traffic := c.server.Traffic()
-	for _, a := range c.broker.Apps() {
+	for _, a := range b.Apps() {
 		name, g := a.Name(), a.Gauges()
 		for class := range actors.NumClasses {
 			kind := class.String()

@@ -1,13 +1,17 @@
 package herald_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald"
+	"github.com/herald-push/herald/actors"
 	"github.com/herald-push/herald/config"
 	"github.com/herald-push/herald/pusher"
 	dto "github.com/prometheus/client_model/go"
@@ -309,4 +313,130 @@ func TestMetricsListen(t *testing.T) {
 		t.Errorf("MetricsAddr = %v with metrics off", off.h.MetricsAddr())
 	}
 	notFoundJSON(t, "GET /metrics with metrics off", get(t, "GET", "http://"+off.h.APIAddr().String()+"/metrics"))
+}
+
+// A reload keeps the app's series (its gauges go on counting the
+// connections and subscriptions it keeps), declares an added app's at 0,
+// and a webhook actor it rebuilds reports to the metrics as the first
+// one did: its deliveries are counted and its queue depth tracked.
+func TestMetricsAcrossReload(t *testing.T) {
+	first, second := newReceiver(t, 0), newReceiver(t, 0)
+	var cfg config.Config
+	r := start(t, func(c *config.Config) {
+		c.Apps[0].ID = "app-id" // the label is the id
+		c.Apps[0].Webhooks = []config.Webhook{{URL: first.srv.URL, Format: "pusher"}}
+		c.Webhooks.BatchWindow, c.Webhooks.Debounce = 20*time.Millisecond, 0
+		cfg = *c
+	})
+	url := "http://" + r.h.MetricsAddr().String() + "/metrics"
+	a := r.connect(t)
+	a.Subscribe("room-a")
+	first.waitEvents(1) // channel_occupied room-a
+	expectMetrics(t, url, []want{
+		{app("herald_subscriptions", "kind", "public"), 1},
+		{app("herald_webhook_events_sent_total"), 1},
+	})
+
+	next := cfg
+	next.Apps = []config.App{cfg.Apps[0], config.App{ID: "added-id", Key: "added-key", Secret: "added-secret"}.WithDefaults()}
+	next.Apps[0].Webhooks = []config.Webhook{{URL: second.srv.URL, Format: "pusher"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.h.Reload(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	b := r.connect(t)
+	b.Subscribe("room-b")
+	if ev := second.waitEvents(1); len(ev) != 1 || ev[0].Channel != "room-b" {
+		t.Fatalf("the rebuilt webhook actor sent %+v", ev)
+	}
+	expectMetrics(t, url, []want{
+		{app("herald_subscriptions", "kind", "public"), 2}, // room-a was kept through the reload
+		{app("herald_channels", "kind", "public"), 2},
+		{app("herald_connections_open"), 2},
+		{app("herald_webhook_events_sent_total"), 2}, // 1 by the first actor, 1 by the rebuilt one
+		{app("herald_webhook_queue_depth"), 0},
+		{series{name: "herald_connections_open", labels: map[string]string{"app": "added-id"}}, 0},
+		{series{name: "herald_subscriptions", labels: map[string]string{"app": "added-id", "kind": "public"}}, 0},
+	})
+}
+
+// observations records what an Observer is told, for a test.
+type observations struct {
+	mu   sync.Mutex
+	seen []actors.Observation
+}
+
+func (o *observations) Observe(ob *actors.Observation) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seen = append(o.seen, *ob)
+}
+
+// wait returns the first observation match accepts, waiting for it.
+func (o *observations) wait(t *testing.T, what string, match func(actors.Observation) bool) actors.Observation {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		o.mu.Lock()
+		for _, ob := range o.seen {
+			if match(ob) {
+				o.mu.Unlock()
+				return ob
+			}
+		}
+		o.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("no observation: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A server-side subscriber is observed as a socket's subscriptions are
+// (its SocketID is its stand-in's pseudo id), counts in the gauges, and
+// is one of the subscribers a publish reports it was written to.
+func TestServerSubscriberObserved(t *testing.T) {
+	obs := &observations{}
+	e := startIn(t, newSystem(t), herald.Options{Observers: []actors.Observer{obs}}, nil)
+	sub := newInbox(e.system)
+	ctx := context.Background()
+	if err := e.h.Subscribe(ctx, herald.Subscribe{App: "app-key", Channel: "news", Subscriber: sub.pid}); err != nil {
+		t.Fatal(err)
+	}
+	next[*herald.Subscribed](t, sub)
+	s := obs.wait(t, "subscribe news", func(o actors.Observation) bool {
+		return o.Kind == actors.ObservedSubscribe && o.Channel == "news"
+	})
+	if s.App != "app-id" || !strings.HasPrefix(s.SocketID, "server-") {
+		t.Errorf("subscribe observed as %+v", s)
+	}
+	c := e.connect(t)
+	c.Subscribe("news")
+	e.api.Trigger("news", "headline", `{"n":1}`, nil)
+	c.Expect("headline")
+	next[*herald.ChannelEvent](t, sub)
+	obs.wait(t, "publish headline to 2", func(o actors.Observation) bool {
+		return o.Kind == actors.ObservedPublish && o.Event == "headline" && o.Count == 2
+	})
+	expectMetrics(t, "http://"+e.h.MetricsAddr().String()+"/metrics", []want{
+		{app("herald_subscriptions", "kind", "public"), 2},
+		{app("herald_event_deliveries_total"), 2},
+	})
+
+	if err := e.h.Subscribe(ctx, herald.Subscribe{App: "app-key", Channel: "#server-to-user-x", Subscriber: sub.pid}); err == nil {
+		t.Fatal("a server-to-user channel was accepted")
+	}
+	obs.wait(t, "subscribe_refused", func(o actors.Observation) bool {
+		return o.Kind == actors.ObservedSubscribeRefused && o.Channel == "#server-to-user-x" && o.Detail != ""
+	})
+	if err := e.h.Unsubscribe(herald.Unsubscribe{App: "app-key", Channel: "news", Subscriber: sub.pid}); err != nil {
+		t.Fatal(err)
+	}
+	obs.wait(t, "unsubscribe news", func(o actors.Observation) bool {
+		return o.Kind == actors.ObservedUnsubscribe && o.Channel == "news" && o.SocketID == s.SocketID
+	})
+	expectMetrics(t, "http://"+e.h.MetricsAddr().String()+"/metrics", []want{
+		{app("herald_subscriptions", "kind", "public"), 1},
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -11,21 +12,55 @@ import (
 	"github.com/herald-push/herald/pusher"
 )
 
-// appInfo is what every actor of one app shares. It is immutable after
-// Start, so reading it from any actor is safe.
+// appInfo is what every actor of one app shares. Its settings are swapped
+// whole by Broker.Reload (an atomic pointer, read with config), so a
+// changed secret or limit applies to the next request of every actor of
+// the app; every other field is immutable, so reading it from any actor
+// is safe.
 type appInfo struct {
-	cfg      AppConfig
-	id       string // the app's id, or its key when it has none (App.Name: facts, logs, observations)
+	key      string
+	cfg      atomic.Pointer[AppConfig]
+	id       string // the app's id at start, or its key when it has none (App.Name: facts, logs, observations)
 	fanout   Fanout
-	hooks    *actor.PID
 	system   *actor.ActorSystem
 	log      *slog.Logger
 	timing   Timing
 	connect  *actor.Props      // the props of every connection actor of the app
 	dispatch actor.PropsOption // runs every actor of the broker on its pool
 	node     *clusterNode      // nil in single-node mode
-	gauges   *Gauges           // kept by the app's channel actors
+	stopped  chan struct{}     // closed by the app actor when it has stopped
+	gauges   *Gauges           // kept by the app's channel actors; a reload keeps them with the app
 	observer Observer          // nil: nobody (see observe)
+	// watchers are told of every fact (WatchFacts): written by the app
+	// actor only, swapped whole, read by every actor that tells a fact.
+	watchers atomic.Pointer[[]*actor.PID]
+}
+
+func newAppInfo(ac AppConfig, system *actor.ActorSystem, shared appShared, dispatch actor.PropsOption) *appInfo {
+	id := ac.name()
+	info := &appInfo{key: ac.Key, id: id, fanout: shared.fanout, system: system, log: shared.log.With("app", id),
+		timing: shared.timing, dispatch: dispatch, node: shared.node, stopped: make(chan struct{}),
+		gauges: &Gauges{}, observer: shared.observer}
+	info.cfg.Store(&ac)
+	info.connect = newConnectionProps(info)
+	return info
+}
+
+// config returns the app's current settings. Callers read it once per
+// decision rather than keep it, so a reload applies at the next one.
+func (i *appInfo) config() *AppConfig { return i.cfg.Load() }
+
+// fact tells the app's webhook actor, if it has one, and the watchers
+// the embedding program registered (WatchFacts).
+func (i *appInfo) fact(msg any) {
+	if hooks := i.config().Hooks; hooks != nil {
+		i.system.Root.Send(hooks, msg)
+	}
+	if w := i.watchers.Load(); w != nil {
+		for _, pid := range *w {
+			i.system.Root.Send(pid, msg)
+		}
+	}
 }
 
 // appActor is one app: the parent of its connection and channel actors. It
@@ -40,13 +75,16 @@ type appActor struct {
 	names    nameSlots             // numbers in the names of running children
 	users    *userIndex            // signed-in connections and watchlists
 	cache    *cacheStore           // last event of each cache channel
+	history  *historyStore         // single-node mode: the channels' history, made on first use
 	conns    int                   // running connection actors
 	grains   map[string]*actor.PID // cluster mode: channel grains resolved, until the topology changes
 	// cluster mode: what waits for a channel's grain to be resolved (off
 	// the actor: the owner may be a node that just died), in order.
 	resolving map[string][]func(*actor.PID)
 	topology  uint64      // topology changes seen: a grain resolved before the last one is not kept
+	retired   bool        // removed by a reload: closing its connections, then stopping
 	watch     *watchState // cluster mode with the watchlist: what this node told the users' grains
+	embedded  *embedded   // server-side subscribers and fact watchers, made on first use
 }
 
 type channelEntry struct {
@@ -55,10 +93,19 @@ type channelEntry struct {
 	info  ChannelInfo
 }
 
+// channelFailed is a channel actor's word that a panic is stopping it. It
+// reaches the app before the channel's subscribers hear of it
+// (ChannelLost), so a Join they send at once goes to a new channel actor,
+// not to the stopping one.
+type channelFailed struct {
+	channel string
+	pid     *actor.PID
+}
+
 func newAppProps(app *appInfo) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &appActor{app: app, channels: make(map[string]*channelEntry), byPID: make(map[string]string),
-			users: newUserIndex(), cache: newCacheStore(app.cfg.CacheTTL)}
+			users: newUserIndex(), cache: newCacheStore()}
 	}, actor.WithSupervisor(stopOnPanic), app.dispatch)
 }
 
@@ -82,10 +129,14 @@ func (a *appActor) Receive(ctx actor.Context) {
 		a.onJoin(ctx, m)
 	case *Leave:
 		a.onLeave(ctx, m)
+	case *PublishClientEvent:
+		a.onClientEvent(ctx, m)
 	case *ChannelStats:
 		a.onStats(ctx, m)
 	case *actor.Terminated:
-		a.onTerminated(m)
+		a.onTerminated(ctx, m)
+	case *channelFailed:
+		a.onChannelFailed(m)
 	case *SignedIn:
 		a.onSignedIn(ctx, m)
 	case *SignedOut:
@@ -112,7 +163,19 @@ func (a *appActor) Receive(ctx actor.Context) {
 		a.onChannel(ctx, m)
 	case *UsersRequest:
 		a.onUsers(ctx, m)
-	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	case *retire:
+		a.onRetire(ctx)
+	case *AddSubscriber:
+		a.onAddSubscriber(ctx, m)
+	case *RemoveSubscriber:
+		a.onRemoveSubscriber(ctx, m)
+	case *WatchFacts:
+		a.onWatchFacts(ctx, m)
+	case *UnwatchFacts:
+		a.onUnwatchFacts(ctx, m.Watcher)
+	case *actor.Stopped:
+		close(a.app.stopped)
+	case *actor.Started, *actor.Stopping, *actor.Restarting:
 	default:
 		a.app.log.Warn("app: unexpected message", "type", typeName(m))
 	}
@@ -125,7 +188,12 @@ func (a *appActor) contain(ctx actor.Context) {
 }
 
 func (a *appActor) onConnect(ctx actor.Context, m *Connect) {
-	if max := a.app.cfg.MaxConnections; max > 0 && a.conns >= max {
+	if a.retired {
+		m.Reply <- &Connected{Refused: &RefusedError{Code: pusher.CloseAppNotFound,
+			Message: "Application does not exist", Reason: "app removed"}}
+		return
+	}
+	if max := a.app.config().MaxConnections; max > 0 && a.conns >= max {
 		m.Reply <- &Connected{Refused: &RefusedError{Code: pusher.CloseOverQuota,
 			Message: "Over quota: the app has reached its connection limit", Reason: QuotaAppConnections}}
 		return
@@ -169,7 +237,40 @@ func (a *appActor) onJoin(ctx actor.Context, m *Join) {
 			m.Cached = c.frame
 		}
 	}
+	if h := &a.app.config().History; a.app.node == nil && h.on(m.Channel) {
+		// In this turn, after every event already sent to the channel and
+		// before any later one: the replay ends where the live stream
+		// continues.
+		now := time.Now()
+		m.History = a.ring(m.Channel, now, h).join(m.Recover, now, h)
+	}
 	ctx.Send(e.pid, m)
+}
+
+// ring returns the history of channel (single-node mode).
+func (a *appActor) ring(channel string, now time.Time, h *HistoryConfig) *historyRing {
+	if a.history == nil {
+		a.history = newHistoryStore()
+	}
+	return a.history.ring(channel, now, h, a.occupied)
+}
+
+// occupied reports whether channel has a channel actor.
+func (a *appActor) occupied(channel string) bool { return a.channels[channel] != nil }
+
+// onClientEvent numbers a client event that a channel with history handed
+// on (single-node mode) and publishes it back to the channel, which never
+// echoes it to its sender.
+func (a *appActor) onClientEvent(ctx actor.Context, m *PublishClientEvent) {
+	e := a.channels[m.Channel]
+	if e == nil {
+		return
+	}
+	frame := m.Frame
+	if h := &a.app.config().History; h.on(m.Channel) {
+		frame, _ = a.ring(m.Channel, time.Now(), h).add(frame, time.Now())
+	}
+	ctx.Send(e.pid, &Publish{Channel: m.Channel, Frame: frame, Except: m.SocketID})
 }
 
 func (a *appActor) onLeave(ctx actor.Context, m *Leave) {
@@ -188,7 +289,15 @@ func (a *appActor) onStats(ctx actor.Context, m *ChannelStats) {
 		// Idle, and every Join sent to it has been handled: nothing can
 		// reach it any more, so stopping drops nothing.
 		delete(a.channels, m.Channel) // byPID keeps it until it terminates
+		a.vacated(m.Channel)
 		ctx.Stop(e.pid)
+	}
+}
+
+// vacated starts the ttl of the history of a channel that lost its actor.
+func (a *appActor) vacated(channel string) {
+	if a.history != nil {
+		a.history.vacated(channel, time.Now())
 	}
 }
 
@@ -196,14 +305,20 @@ func (a *appActor) onStats(ctx actor.Context, m *ChannelStats) {
 // it stopped by itself, so the next Join spawns a new one), a connection
 // (uncounted; its signin was dropped by SignedOut, which the connection
 // sent after its SignedIn — Terminated, a system message, may overtake
-// both) or a gatherer. A channel's or connection's name number is free
-// again: the registry has let go of the name by now.
-func (a *appActor) onTerminated(m *actor.Terminated) {
+// both), a gatherer, or what embedding uses (a subscriber's stand-in, a
+// fact debouncer, a fact watcher: embedded.go). A child's name number is
+// free again: the registry has let go of the name by now. A retired app
+// stops once its last connection has.
+func (a *appActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 	id := m.Who.Id
+	if a.embedded != nil && a.embeddedTerminated(ctx, m.Who) {
+		return
+	}
 	if name, ok := a.byPID[id]; ok {
 		delete(a.byPID, id)
 		if e := a.channels[name]; e != nil && e.pid.Id == id {
 			delete(a.channels, name)
+			a.vacated(name)
 		}
 		a.names.give(slotOf(id))
 		return
@@ -211,6 +326,35 @@ func (a *appActor) onTerminated(m *actor.Terminated) {
 	if strings.Contains(id, "/conn-") {
 		a.conns--
 		a.names.give(slotOf(id))
+		a.stopIfRetired(ctx)
+	}
+}
+
+// onChannelFailed forgets a channel whose actor is stopping after a panic
+// (byPID keeps it until it terminates), so the next Join spawns a new one.
+func (a *appActor) onChannelFailed(m *channelFailed) {
+	if e := a.channels[m.channel]; e != nil && e.pid.Id == m.pid.Id {
+		delete(a.channels, m.channel)
+		a.vacated(m.channel)
+	}
+}
+
+// onRetire closes every connection of an app a reload removed with 4001
+// (the app no longer exists: clients do not reconnect) and stops the app
+// once they have stopped. Connect is refused from now on.
+func (a *appActor) onRetire(ctx actor.Context) {
+	a.retired = true
+	for _, pid := range ctx.Children() {
+		if strings.Contains(pid.Id, "/conn-") {
+			ctx.Send(pid, &closeConnection{code: pusher.CloseAppNotFound, message: "Application does not exist"})
+		}
+	}
+	a.stopIfRetired(ctx)
+}
+
+func (a *appActor) stopIfRetired(ctx actor.Context) {
+	if a.retired && a.conns == 0 {
+		ctx.Stop(ctx.Self())
 	}
 }
 
@@ -218,7 +362,7 @@ func (a *appActor) onTerminated(m *actor.Terminated) {
 // watchers if it was the user's last connection.
 func (a *appActor) onSignedOut(ctx actor.Context, m *SignedOut) {
 	c, offline := a.users.remove(m.Conn.Id)
-	if c == nil || !a.app.cfg.Watchlist {
+	if c == nil || !a.app.config().Watchlist {
 		return
 	}
 	if a.app.node != nil {
@@ -231,12 +375,15 @@ func (a *appActor) onSignedOut(ctx actor.Context, m *SignedOut) {
 }
 
 func (a *appActor) onSignedIn(ctx actor.Context, m *SignedIn) {
+	if m.Success != nil {
+		m.Out.Send(m.Success)
+	}
 	c := &userConn{pid: m.Conn, out: m.Out, socketID: m.SocketID, userID: m.UserID}
-	if a.app.cfg.Watchlist {
+	if a.app.config().Watchlist {
 		c.watchlist = m.Watchlist
 	}
 	cameOnline, online := a.users.add(c)
-	if !a.app.cfg.Watchlist {
+	if !a.app.config().Watchlist {
 		return
 	}
 	if a.app.node != nil {
@@ -280,7 +427,7 @@ func watchlistFrame(name string, ids []string) []byte {
 
 func (a *appActor) onTerminateUser(ctx actor.Context, m *TerminateUserRequest) {
 	if a.app.node != nil {
-		a.toEveryNode(ctx, &clusterpb.UserDeliver{App: a.app.cfg.Key, UserId: m.UserID, Terminate: true})
+		a.toEveryNode(ctx, &clusterpb.UserDeliver{App: a.app.key, UserId: m.UserID, Terminate: true})
 		ctx.Respond(&TerminateUserResponse{Closed: len(a.users.conns(m.UserID))})
 		return
 	}
@@ -321,19 +468,25 @@ func (a *appActor) sendToUser(userID string, frame []byte, except string) int {
 func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 	res := &TriggerResponse{}
 	now := time.Now()
+	hist := &a.app.config().History
 	for _, ev := range m.Events {
 		for _, ch := range ev.Channels {
 			e := a.channels[ch]
 			kind := pusher.Kind(ch)
 			cache := pusher.IsCache(ch)
-			if e == nil && kind != pusher.ServerToUser && !cache && a.app.node == nil {
+			kept := a.app.node == nil && hist.on(ch) // single node: this actor keeps its history
+			if e == nil && kind != pusher.ServerToUser && !cache && a.app.node == nil && !kept {
 				a.published(ch, ev.Name, 0)
 				continue // nobody here, and no other node to ask
 			}
-			frame := pusher.AppendEvent(make([]byte, 0, len(ev.Data)+len(ev.Name)+len(ch)+48), ev.Name, ch, ev.Data, "")
+			room := len(ev.Data) + len(ev.Name) + len(ch) + 48
+			if kept {
+				room += 32 // the offset, appended in place
+			}
+			frame := pusher.AppendEvent(make([]byte, 0, room), ev.Name, ch, ev.Data, "")
 			switch {
 			case kind == pusher.ServerToUser && a.app.node != nil:
-				a.toEveryNode(ctx, &clusterpb.UserDeliver{App: a.app.cfg.Key,
+				a.toEveryNode(ctx, &clusterpb.UserDeliver{App: a.app.key,
 					UserId: ch[len(pusher.ServerToUserPrefix):], Frame: frame, Except: ev.SocketID})
 				a.published(ch, ev.Name, -1)
 				continue
@@ -341,19 +494,26 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 				a.published(ch, ev.Name, a.sendToUser(ch[len(pusher.ServerToUserPrefix):], frame, ev.SocketID))
 				continue
 			case cache && a.app.node == nil: // in a cluster the grain keeps it
-				a.cache.put(ch, ev.Name, ev.Data, frame, now)
+				cached := frame
+				if kept {
+					cached = append([]byte(nil), frame...) // the offset below is for the stream, not the cache
+				}
+				a.cache.put(ch, ev.Name, ev.Data, cached, now, a.app.config().CacheTTL)
+			}
+			if kept {
+				frame, _ = a.ring(ch, now, hist).add(frame, now)
 			}
 			switch {
 			case a.app.node != nil:
 				p := &clusterpb.Publish{Frame: frame, Except: ev.SocketID}
 				if cache {
-					p.Event, p.Data, p.CacheTtlMs = ev.Name, ev.Data, a.app.cfg.CacheTTL.Milliseconds()
+					p.Event, p.Data, p.CacheTtlMs = ev.Name, ev.Data, a.app.config().CacheTTL.Milliseconds()
 				}
 				a.publishToGrain(ctx, ch, p)
 				a.published(ch, ev.Name, -1) // the grain fans out, over every node
 			case e != nil: // the channel reports it, with its exact fan-out
 				ctx.Send(e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID, Event: ev.Name})
-			default: // a cache channel nobody is subscribed to
+			default: // no channel actor here: a cache channel or one with history, without subscribers
 				a.published(ch, ev.Name, 0)
 			}
 		}
@@ -407,11 +567,22 @@ func (a *appActor) onChannel(ctx actor.Context, m *ChannelRequest) {
 			if info.CacheEvent != "" {
 				res.Cache = &CachedEvent{Event: info.CacheEvent, Data: info.CacheData, TTL: time.Duration(info.CacheTtlMs) * time.Millisecond}
 			}
+			if info.History {
+				res.History = &HistoryInfo{Epoch: info.HistoryEpoch, Offset: info.HistoryOffset, Events: int(info.HistoryEvents)}
+			}
 			ctx.Send(asker, res)
 		})
 		return
 	}
 	res := &ChannelResponse{Info: a.info(m.Channel)}
+	if h := &a.app.config().History; h.on(m.Channel) {
+		res.History = &HistoryInfo{}
+		if a.history != nil {
+			if r := a.history.peek(m.Channel, time.Now(), h, a.occupied); r != nil {
+				res.History = &HistoryInfo{Epoch: r.epoch, Offset: r.last, Events: r.n}
+			}
+		}
+	}
 	if pusher.IsCache(m.Channel) {
 		now := time.Now()
 		if c := a.cache.get(m.Channel, now); c != nil {
@@ -444,7 +615,7 @@ func (a *appActor) grain(channel string) *actor.PID {
 	if pid := a.grains[channel]; pid != nil {
 		return pid
 	}
-	pid := a.app.node.grainPID(a.app.cfg.Key, channel)
+	pid := a.app.node.grainPID(a.app.key, channel)
 	if pid != nil {
 		if a.grains == nil {
 			a.grains = make(map[string]*actor.PID)
@@ -484,7 +655,7 @@ func (a *appActor) withGrain(ctx actor.Context, channel string, then func(*actor
 		a.resolving = make(map[string][]func(*actor.PID))
 	}
 	a.resolving[channel] = []func(*actor.PID){then}
-	node, key, topology := a.app.node, a.app.cfg.Key, a.topology
+	node, key, topology := a.app.node, a.app.key, a.topology
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	go func() { // ends with cluster.Get's timeout at the latest
 		root.Send(self, &appGrainResolved{channel: channel, pid: node.grainPID(key, channel), topology: topology})
@@ -553,7 +724,8 @@ func (a *appActor) onDeliver(ctx actor.Context, m *deliver) {
 	}
 	if e := a.channels[m.Channel]; e != nil {
 		ctx.Send(e.pid, &Publish{Channel: m.Channel, Frame: m.Frame, Except: m.Except,
-			MemberAdded: m.MemberAdded, MemberRemoved: m.MemberRemoved, MemberSeq: m.MemberSeq})
+			MemberAdded: m.MemberAdded, MemberRemoved: m.MemberRemoved, MemberSeq: m.MemberSeq,
+			Epoch: m.Epoch, Offset: m.Offset})
 	}
 }
 

@@ -60,7 +60,7 @@ func newerMember(seq, from uint64) bool {
 func newChannelProps(app *appInfo, name string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		a := &channelActor{app: app, name: name, kind: pusher.Kind(name), class: ClassOf(name), index: make(map[string]int), countSent: -1}
-		a.countEnabled = app.cfg.SubscriptionCount && a.kind != pusher.Presence
+		a.countEnabled = app.config().SubscriptionCount && a.kind != pusher.Presence
 		a.auth = newChannelAuthority(a.kind == pusher.Presence)
 		return a
 	}, app.dispatch)
@@ -78,7 +78,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *Publish:
 		a.onPublish(m)
 	case *PublishClientEvent:
-		a.onClientEvent(m)
+		a.onClientEvent(ctx, m)
 	case *UsersRequest:
 		a.onUsers(ctx)
 	case *countTick:
@@ -96,6 +96,7 @@ func (a *channelActor) contain(ctx actor.Context) {
 		logPanic(a.app.log, r, ctx.Message(), "actor", "channel", "channel", a.name)
 		if !a.failed {
 			a.failed = true
+			ctx.Send(ctx.Parent(), &channelFailed{channel: a.name, pid: ctx.Self()}) // before the subscribers hear of it
 			ctx.Stop(ctx.Self())
 		}
 	}
@@ -125,9 +126,9 @@ func (a *channelActor) onStopped(ctx actor.Context) {
 
 func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 	a.joins++
-	defer a.report(ctx)
 	if _, ok := a.index[m.Conn.Id]; ok {
 		ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID})
+		a.report(ctx)
 		return
 	}
 	sub := &subscriber{conn: m.Conn, out: m.Out, socketID: m.SocketID}
@@ -135,10 +136,12 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 	if a.auth.presence {
 		if m.Member == nil {
 			ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "presence channels need channel_data", SocketID: m.SocketID})
+			a.report(ctx)
 			return
 		}
-		if !a.auth.canJoin(m.Member.UserID, a.app.cfg.MaxPresenceMembers) {
+		if !a.auth.canJoin(m.Member.UserID, a.app.config().MaxPresenceMembers) {
 			ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "the presence channel has reached its member limit", SocketID: m.SocketID})
+			a.report(ctx)
 			return
 		}
 		sub.userID = m.Member.UserID
@@ -160,7 +163,10 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 	if a.auth.presence {
 		data = string(pusher.AppendPresenceData(nil, a.auth.memberList()))
 	}
-	m.Out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionSucceeded, a.name, data, ""))
+	// The counts reach the app before the client can act on its
+	// subscription (the frame may be written at once, in place).
+	a.report(ctx)
+	answerJoin(m.Out, a.name, data, m.History) // and, on a recovery, the events missed
 	if pusher.IsCache(a.name) {
 		a.sendCached(m)
 	}
@@ -246,12 +252,16 @@ func (a *channelActor) onPublish(m *Publish) {
 	}
 }
 
-func (a *channelActor) onClientEvent(m *PublishClientEvent) {
+func (a *channelActor) onClientEvent(ctx actor.Context, m *PublishClientEvent) {
 	i, ok := a.index[m.Sender.Id]
 	if !ok || m.Channel != a.name {
 		return // the sender left before its event arrived (and this name serves another channel now)
 	}
-	a.broadcast(m.Frame, a.subs[i].socketID) // never echoed to the sender
+	if a.app.config().History.on(a.name) {
+		ctx.Send(ctx.Parent(), m) // the app numbers it, keeps it and publishes it back
+	} else {
+		a.broadcast(m.Frame, a.subs[i].socketID) // never echoed to the sender
+	}
 	a.fact(&ClientEventSent{App: a.app.id, Channel: a.name, Event: m.Event, Data: m.Data,
 		SocketID: m.SocketID, UserID: m.UserID, At: time.Now()})
 }
@@ -269,7 +279,9 @@ func (a *channelActor) broadcast(frame []byte, except string) int {
 // broadcast writes frame, shared once through fanout, to every subscriber
 // in subs but the socket whose id is except and those whose member list
 // already had member event seq (see newerMember; 0: not a member event),
-// and returns to how many. Both kinds of channel actor fan out through it.
+// and returns to how many (server-side subscribers included). A
+// server-side subscriber gets the frame itself (subscriberOut.deliver).
+// Both kinds of channel actor fan out through it.
 func broadcast(fanout Fanout, subs []*subscriber, frame []byte, except string, seq uint64) int {
 	if len(subs) == 0 {
 		return 0
@@ -278,6 +290,11 @@ func broadcast(fanout Fanout, subs []*subscriber, frame []byte, except string, s
 	n := 0
 	for _, s := range subs {
 		if (except == "" || s.socketID != except) && (seq == 0 || newerMember(seq, s.fromSeq)) {
+			if so, ok := s.out.(*subscriberOut); ok {
+				so.deliver(frame)
+				n++
+				continue
+			}
 			s.out.SendShared(sh)
 			n++
 		}
@@ -293,7 +310,5 @@ func (a *channelActor) report(ctx actor.Context) {
 
 // fact tells the app's webhook actor, if it has one.
 func (a *channelActor) fact(msg any) {
-	if a.app.hooks != nil {
-		a.app.system.Root.Send(a.app.hooks, msg)
-	}
+	a.app.fact(msg)
 }

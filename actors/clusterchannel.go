@@ -43,6 +43,15 @@ type clusterChannelActor struct {
 	queued    []*clusterpb.Publish // client events waiting for the grain, at most maxHeld
 	joins     uint64
 	failed    bool // a turn panicked: the actor is stopping
+
+	// On a channel with history (docs/recovery.md): the epoch of the
+	// stream this node's subscribers follow (the grain's), the one before
+	// it (whose late events are dropped), the highest offset delivered
+	// here in it, and the joiners whose live stream starts after an offset
+	// that may not have reached this node yet (by connection PID id).
+	epoch, oldEpoch string
+	seenOffset      uint64
+	after           map[string]uint64
 }
 
 // maxHeld bounds the member events a channel keeps for joins waiting for
@@ -103,6 +112,7 @@ func (a *clusterChannelActor) contain(ctx actor.Context) {
 		logPanic(a.app.log, r, ctx.Message(), "actor", "channel", "channel", a.name)
 		if !a.failed {
 			a.failed = true
+			ctx.Send(ctx.Parent(), &channelFailed{channel: a.name, pid: ctx.Self()}) // before the subscribers hear of it
 			ctx.Stop(ctx.Self())
 		}
 	}
@@ -128,7 +138,7 @@ func (a *clusterChannelActor) onStopped(ctx actor.Context) {
 		ctx.Send(a.grain, st)
 		return
 	}
-	node, key, name, root := a.app.node, a.app.cfg.Key, a.name, ctx.ActorSystem().Root
+	node, key, name, root := a.app.node, a.app.key, a.name, ctx.ActorSystem().Root
 	go func() { // the last word of a stopped actor: ends with cluster.Get's timeout at the latest
 		if pid := node.grainPID(key, name); pid != nil {
 			root.Send(pid, st)
@@ -141,7 +151,7 @@ func (a *clusterChannelActor) onStopped(ctx actor.Context) {
 func (a *clusterChannelActor) grainPID(ctx actor.Context) *actor.PID {
 	if a.grain == nil && !a.resolving {
 		a.resolving = true
-		node, key, name, gen := a.app.node, a.app.cfg.Key, a.name, a.gen
+		node, key, name, gen := a.app.node, a.app.key, a.name, a.gen
 		self, root := ctx.Self(), ctx.ActorSystem().Root
 		go func() { // ends with cluster.Get's timeout at the latest
 			root.Send(self, &grainResolved{pid: node.grainPID(key, name), gen: gen})
@@ -227,8 +237,9 @@ func (a *clusterChannelActor) onJoin(ctx actor.Context, m *Join) {
 	// nothing from the grain. The first subscriber on this node waits for
 	// the grain to count the node in (JoinCheck), so that every event
 	// published after its subscription_succeeded reaches this node.
-	if a.kind != pusher.Presence && !pusher.IsCache(a.name) && len(a.subs) > 0 {
-		a.add(ctx, m, "{}", 0)
+	// A channel with history asks too: the grain numbers its events.
+	if a.kind != pusher.Presence && !pusher.IsCache(a.name) && len(a.subs) > 0 && !a.app.config().History.on(a.name) {
+		a.add(ctx, m, "{}", 0, nil)
 		return
 	}
 	if a.kind == pusher.Presence && m.Member == nil {
@@ -251,6 +262,12 @@ func (a *clusterChannelActor) check(ctx actor.Context, p *pendingJoin) {
 	check := &clusterpb.JoinCheck{Node: a.app.node.address()}
 	if p.join.Member != nil {
 		check.UserId = p.join.Member.UserID
+	}
+	if a.app.config().History.on(a.name) {
+		check.History = true
+		if r := p.join.Recover; r != nil {
+			check.Recover, check.RecoverEpoch, check.RecoverOffset = true, r.Epoch, r.Offset
+		}
 	}
 	p.try++
 	try := p.try
@@ -297,6 +314,17 @@ func (a *clusterChannelActor) onJoinAnswer(ctx actor.Context, p *pendingJoin, re
 		a.report(ctx)
 		return
 	}
+	var jh *JoinHistory
+	if ans.Epoch != "" {
+		if ans.Epoch == a.oldEpoch { // from the grain this node's subscribers no longer follow: ask again
+			a.pending[m.Conn.Id] = p
+			a.check(ctx, p)
+			return
+		}
+		a.adopt(ans.Epoch, ans.Offset)
+		jh = &JoinHistory{Position: pusher.Position{Epoch: ans.Epoch, Offset: ans.Offset},
+			Recovery: pusher.Recovery(ans.Recovery), Missed: ans.Missed} //nolint:gosec // G115: 0, 1 or 2
+	}
 	data := "{}"
 	if a.kind == pusher.Presence {
 		a.seen(ans.MemberSeq)
@@ -314,13 +342,26 @@ func (a *clusterChannelActor) onJoinAnswer(ctx actor.Context, p *pendingJoin, re
 		a.addMember(m.Member)
 		data = string(pusher.AppendPresenceData(nil, list))
 	}
-	sub := a.add(ctx, m, data, ans.MemberSeq)
-	// Member events newer than the list, which came while the answer was
-	// on its way, reach the joiner in order; older ones are in its list.
+	sub := a.add(ctx, m, data, ans.MemberSeq, jh)
+	// Member events newer than the list, and events of the stream after
+	// its offset, which came while the answer was on its way, reach the
+	// joiner in order; older ones are in its list or its replay.
 	for _, p := range a.held {
-		if newerMember(p.MemberSeq, sub.fromSeq) && p.Except != sub.socketID {
+		switch {
+		case p.Except == sub.socketID:
+		case p.MemberSeq > 0 && newerMember(p.MemberSeq, sub.fromSeq):
+			sub.out.Send(p.Frame)
+		case p.Offset > 0 && jh != nil && p.Epoch == jh.Position.Epoch && p.Offset > jh.Position.Offset:
 			sub.out.Send(p.Frame)
 		}
+	}
+	if jh != nil && a.seenOffset < jh.Position.Offset {
+		// Events up to its offset may still be on their way here (they
+		// take another path than the answer): its live stream skips them.
+		if a.after == nil {
+			a.after = make(map[string]uint64)
+		}
+		a.after[sub.conn.Id] = jh.Position.Offset
 	}
 	if pusher.IsCache(a.name) {
 		a.sendCached(m, ans.Cached)
@@ -343,9 +384,7 @@ func (a *clusterChannelActor) sendCached(m *Join, cached []byte) {
 		return
 	}
 	m.Out.Send(pusher.AppendEvent(nil, pusher.EventCacheMiss, a.name, "{}", ""))
-	if a.app.hooks != nil {
-		a.app.system.Root.Send(a.app.hooks, &CacheMissed{App: a.app.id, Channel: a.name, At: time.Now()})
-	}
+	a.app.fact(&CacheMissed{App: a.app.id, Channel: a.name, At: time.Now()})
 }
 
 // addMember counts one more local connection of a presence member.
@@ -361,8 +400,9 @@ func (a *clusterChannelActor) addMember(m *pusher.Member) {
 
 // add makes m's connection a subscriber, answers it with
 // subscription_succeeded (data, which includes the member events up to
-// fromSeq), and tells the grain.
-func (a *clusterChannelActor) add(ctx actor.Context, m *Join, data string, fromSeq uint64) *subscriber {
+// fromSeq; with jh, the stream's position and the events recovered), and
+// tells the grain.
+func (a *clusterChannelActor) add(ctx actor.Context, m *Join, data string, fromSeq uint64, jh *JoinHistory) *subscriber {
 	sub := &subscriber{conn: m.Conn, out: m.Out, socketID: m.SocketID, fromSeq: fromSeq}
 	if m.Member != nil {
 		sub.userID = m.Member.UserID
@@ -370,10 +410,12 @@ func (a *clusterChannelActor) add(ctx actor.Context, m *Join, data string, fromS
 	a.index[m.Conn.Id] = len(a.subs)
 	a.subs = append(a.subs, sub)
 	a.app.gauges.subscribed(a.class, len(a.subs))
-	m.Out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionSucceeded, a.name, data, ""))
-	ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID})
+	// The grain and the app hear of it before the client can act on its
+	// subscription (the frame may be written at once, in place).
 	a.sendState(ctx, m.SocketID, false)
 	a.report(ctx)
+	answerJoin(m.Out, a.name, data, jh)
+	ctx.Send(m.Conn, &Joined{Channel: a.name, PID: ctx.Self(), SocketID: m.SocketID})
 	return sub
 }
 
@@ -395,6 +437,7 @@ func (a *clusterChannelActor) onLeave(ctx actor.Context, conn *actor.PID) {
 	a.subs[last] = nil
 	a.subs = a.subs[:last]
 	delete(a.index, conn.Id)
+	delete(a.after, conn.Id)
 	a.app.gauges.unsubscribed(a.class, len(a.subs))
 	if sub.userID != "" {
 		for i, mm := range a.members {
@@ -427,10 +470,8 @@ func (a *clusterChannelActor) onClientEvent(ctx actor.Context, m *PublishClientE
 	default:
 		a.app.log.Warn("channel: client event dropped while its grain is resolved", "channel", a.name, "socket_id", m.SocketID)
 	}
-	if a.app.hooks != nil {
-		ctx.Send(a.app.hooks, &ClientEventSent{App: a.app.id, Channel: a.name, Event: m.Event, Data: m.Data,
-			SocketID: m.SocketID, UserID: m.UserID, At: time.Now()})
-	}
+	a.app.fact(&ClientEventSent{App: a.app.id, Channel: a.name, Event: m.Event, Data: m.Data,
+		SocketID: m.SocketID, UserID: m.UserID, At: time.Now()})
 }
 
 // onPublish writes a delivered event to the local subscribers, noting the
@@ -444,11 +485,79 @@ func (a *clusterChannelActor) onPublish(m *Publish) {
 		delete(a.known, m.MemberRemoved)
 		a.seen(m.MemberSeq)
 	}
-	if m.MemberSeq > 0 && len(a.pending) > 0 && len(a.held) < maxHeld {
+	if m.Epoch != "" && !a.follow(m) {
+		return
+	}
+	if (m.MemberSeq > 0 || m.Offset > 0) && len(a.pending) > 0 && len(a.held) < maxHeld {
 		a.held = append(a.held, m)
+	}
+	if m.Offset > 0 && len(a.after) > 0 {
+		a.broadcastAfter(m)
+		return
 	}
 	// A member event goes to the subscribers whose list did not have it.
 	broadcast(a.app.fanout, a.subs, m.Frame, m.Except, m.MemberSeq)
+}
+
+// follow checks a delivery of the channel's stream against the epoch this
+// node's subscribers follow: an event of the epoch before (late, from a
+// grain since replaced) is dropped, a new epoch is adopted, and a notice
+// (no frame) only adopts. It reports whether to deliver m.
+func (a *clusterChannelActor) follow(m *Publish) bool {
+	if a.oldEpoch != "" && m.Epoch == a.oldEpoch {
+		return false
+	}
+	at := m.Offset
+	if len(m.Frame) > 0 {
+		at-- // the stream was there just before this event
+	}
+	if m.Epoch != a.epoch {
+		a.adopt(m.Epoch, at)
+		a.seenOffset = at // delivered in the grain's order: nothing older comes after
+	}
+	if len(m.Frame) == 0 {
+		return false
+	}
+	a.seenOffset = max(a.seenOffset, m.Offset)
+	return true
+}
+
+// adopt makes epoch the stream this node's subscribers follow. When it
+// replaces another, the grain that held the channel's history was rebuilt
+// and its events are lost: each subscriber is told (history_reset, with
+// the new position), as a client re-subscribing would be.
+func (a *clusterChannelActor) adopt(epoch string, offset uint64) {
+	if epoch == a.epoch {
+		return
+	}
+	if a.epoch != "" && len(a.subs) > 0 {
+		frame := pusher.AppendPosition(pusher.AppendEvent(nil, pusher.EventHistoryReset, a.name, "{}", ""),
+			pusher.Position{Epoch: epoch, Offset: offset}, pusher.NotRecovered)
+		broadcast(a.app.fanout, a.subs, frame, "", 0)
+	}
+	a.oldEpoch, a.epoch, a.seenOffset = a.epoch, epoch, 0
+	clear(a.after)
+}
+
+// broadcastAfter writes an event of the stream to the subscribers but the
+// socket m.Except and those that joined at its offset or later (their
+// replay or their join had it).
+func (a *clusterChannelActor) broadcastAfter(m *Publish) {
+	sh := a.app.fanout.Share(m.Frame)
+	for _, s := range a.subs {
+		if from, ok := a.after[s.conn.Id]; ok && m.Offset <= from {
+			continue
+		}
+		if m.Except == "" || s.socketID != m.Except {
+			s.out.SendShared(sh)
+		}
+	}
+	sh.Release()
+	for id, from := range a.after {
+		if m.Offset > from {
+			delete(a.after, id) // what follows is newer still
+		}
+	}
 }
 
 // seen notes the member event seq as the latest known applied.

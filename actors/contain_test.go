@@ -98,7 +98,7 @@ func TestChannelPanicCostsThatChannel(t *testing.T) {
 	expect[*ChannelOccupied](t, e.hooks)
 
 	// The fan-out to a's socket panics inside the channel actor.
-	if _, err := e.broker.Request(&TriggerRequest{App: "key", Events: []TriggerEvent{{Name: "boom", Data: "1", Channels: []string{"doomed"}}}}); err != nil {
+	if _, err := e.broker.Trigger(&TriggerRequest{App: "key", Events: []TriggerEvent{{Name: "boom", Data: "1", Channels: []string{"doomed"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range []*outbox{ao, bo} {
@@ -158,8 +158,8 @@ func TestConnectionPanicCostsThatConnection(t *testing.T) {
 	if f := bo.next(t, nil); f["event"] != "still" {
 		t.Fatalf("frame %v", f)
 	}
-	res, err := e.broker.Request(&ChannelRequest{App: "key", Channel: "shared"})
-	if err != nil || res.(*ChannelResponse).Info.Subscriptions != 1 {
+	res, err := e.broker.Channel(&ChannelRequest{App: "key", Channel: "shared"})
+	if err != nil || res.Info.Subscriptions != 1 {
 		t.Fatalf("after the panic: %+v %v", res, err)
 	}
 }
@@ -183,7 +183,7 @@ func TestAppPanicKeepsTheApp(t *testing.T) {
 	// boom comes online: the app writes the watchlist event to w, which panics.
 	signin(x, "2.2", `{"id":"boom"}`)
 	xo.next(t, nil) // signin_success
-	if _, err := e.broker.Request(&ChannelsRequest{App: "key"}); err != nil {
+	if _, err := e.broker.Channels(&ChannelsRequest{App: "key"}); err != nil {
 		t.Fatal(err)
 	}
 	if lines := e.warn.takePanics(t); len(lines) != 1 || !strings.Contains(lines[0], "actor=app") {

@@ -5,11 +5,14 @@
 // # Topology
 //
 //	root
-//	├── herald-api                 apiActor: routes API queries to apps by key
-//	├── herald-app-{key}           appActor: one per configured app
+//	├── herald-api$n               apiActor: routes API queries to apps by key
+//	├── herald-app-{key}$n         appActor: one per configured app
 //	│   ├── conn-{n}               connectionActor: one per socket
 //	│   ├── ch-{n}                 channelActor (single node) or clusterChannelActor
 //	│   │                          (cluster: the node-local half): one per occupied channel
+//	│   ├── sub-{n}                subscriberActor: the stand-in of one server-side
+//	│   │                          subscriber (an actor of the embedding program)
+//	│   ├── facts-{n}              factDebouncer: one per debounced fact watcher
 //	│   └── $n                     channelsGatherer (cluster): one per GET /channels
 //	├── herald-node                nodeActor (cluster): takes the grains' Deliver and
 //	│                              the other nodes' UserDeliver and ChannelsQuery
@@ -23,10 +26,31 @@
 //	connection ──Join/Leave──► app ──routes/spawns──► channel
 //	channel ──Joined/JoinRefused──► connection
 //	connection ──PublishClientEvent──► channel
-//	transport ──Trigger/Channels/Channel/UsersRequest──► api ──Forward──► app (──Forward──► channel)
+//	transport ──Trigger/Channels/Channel/Users/TerminateUserRequest──► api ──Forward──► app (──Forward──► channel)
 //	channel ──ChannelStats──► app            (counts for queries; idle → app stops it)
-//	channel ──facts (ChannelOccupied, MemberAdded, …)──► the app's webhook actor
+//	channel ──channelFailed──► app           (a panic stops it: forgotten before its subscribers hear)
+//	channel ──PublishClientEvent──► app ──Publish──► channel   (channels with history: the app numbers it)
+//	channel ──facts (ChannelOccupied, MemberAdded, …)──► the app's webhook actor, fact watchers
 //	channel, connection ──Outbound.Send/SendShared──► socket (transport)
+//	connection, stand-in, channel, app ──Observation──► Config.Observer (observe.go)
+//
+// A program that embeds Herald (package herald) adds server-side
+// subscribers and fact watchers, its own actors:
+//
+//	herald ──AddSubscriber/RemoveSubscriber──► app ──► stand-in ──Join/Leave──► app ──► channel
+//	channel ──subscriberOut (Subscribed, ChannelEvent)──► the program's subscriber
+//	stand-in ──SubscriptionError──► the program's subscriber (refused, lost)
+//	herald ──WatchFacts/UnwatchFacts──► app (watchers, read by every fact: appInfo.watchers)
+//	channel, grain ──facts──► watcher (or its factDebouncer ──► watcher)
+//
+// A stand-in joins channels as a connection does, so a server-side
+// subscriber counts as a subscription, is a presence member when it gives
+// one, and is node-local in a cluster. The channel hands its Outbound
+// (subscriberOut) the frame itself rather than a Shared, and it sends the
+// subscriber typed messages with Send, never waiting: the subscriber's
+// mailbox is the embedding program's to bound. The stand-in watches the
+// subscriber and stops with it, leaving its channels; the app watches fact
+// watchers and forgets those that stop.
 //
 // In a cluster (cluster.go, docs/cluster.md) the counting moves to the
 // grains; every message that crosses a node is a clusterpb protobuf:
@@ -38,11 +62,42 @@
 //	gatherer ──ChannelsQuery──► every node's node actor ──Forward──► app
 //	grain ──facts──► its node's webhook actor of the app
 //
+// # History
+//
+// On channels with history (history.go, docs/recovery.md) the channel's
+// authority numbers each event (its offset, written into the frame once
+// before the frame is shared), keeps the last ones in a ring with the
+// stream's epoch, and hands a recovering Join the events it missed in the
+// same turn as the Join, so the replay ends exactly where the live stream
+// continues. The authority is the app actor in single-node mode (its rings
+// outlive the channel actors: a channel with no subscribers keeps its
+// history for the ttl) and the grain in a cluster (a rebuilt grain is a new
+// epoch, which the node-local channels tell their subscribers).
+//
+// # Reload
+//
+// Broker.Reload changes the apps while they run. An app's settings live in
+// its appInfo behind an atomic pointer, swapped whole and read once per
+// decision (a subscription's signature, a Connect's quota, a fact's
+// webhook actor), so a changed secret or limit applies from the next one
+// on and no actor keeps a copy. The Broker's app set is an atomic pointer
+// too, read by the transport; the HTTP adapter and the node actor get the
+// new routes by message (setRoutes), before the set is published. A
+// removed app gets retire: it refuses Connect (4001), tells each of its
+// connections closeConnection (pusher:error and close 4001, then stop)
+// and stops once they have; Reload waits for it. Config and AppConfig
+// restate no default: Start and Reload refuse a zero where a value is
+// required (config fills them).
+//
+//	herald ──Broker.Reload──► api, node: setRoutes; removed app: retire ──closeConnection──► connection
+//
 // # Rules
 //
 // State is touched only inside Receive; nothing here takes a lock. The
-// transport reaches actors only with messages (Broker's methods), and
-// actors reach sockets only through Outbound, which queues and never
+// transport reaches actors only with messages, through Broker's methods:
+// one per operation, each with its typed message and answer (ClientFrame,
+// Trigger, Channels, …; a query's answer or ErrUnknownApp, ErrNoAnswer),
+// and actors reach sockets only through Outbound, which queues and never
 // blocks. Messages are pointer structs, never changed after sending.
 //
 // Fan-out encodes a frame once: the app encodes an API event once per
@@ -72,9 +127,10 @@
 // Panics: every Receive recovers (contain), logs the panic with the app,
 // socket id and channel, and costs only what panicked. A connection stops
 // (its socket is closed with 4200 and the client reconnects; a restart
-// would silently forget its subscriptions); a channel stops and tells its
-// subscribers (ChannelLost → subscription_error, status 500), who can
-// subscribe again; an app drops the message and goes on, so one bad
+// would silently forget its subscriptions); a channel tells its app
+// (channelFailed), stops and tells its subscribers (ChannelLost →
+// subscription_error, status 500), who can subscribe again at once: the
+// app has forgotten the stopping actor and spawns a new one; an app drops the message and goes on, so one bad
 // message never stops every connection of an app.
 //
 // Backpressure: a connection acknowledges a client's frame to the
@@ -84,17 +140,23 @@
 //
 // Observations: with Config.Observer set, the actors report what an
 // operator watches (observe.go): the connection its subscriptions,
-// refusals, unsubscribes, client events and the errors it sends; the
-// channel each API event it fanned out, with the number of sockets it
-// wrote to; the app what reached no channel actor. One observation per
-// such event, never one per delivered frame; a nil Observer costs a nil
-// check. Channel actors also keep their app's Gauges (gauges.go):
-// subscriptions and channels by class, as atomics the metrics read at
-// scrape time, the one shared state of this package, written on subscribe
-// and leave only.
+// refusals, unsubscribes, client events and the errors it sends; a
+// server-side subscriber's stand-in the same for its subscriptions (its
+// SocketID is its pseudo id, "server-3"); the channel each API event it
+// fanned out, with the number of subscribers it wrote to; the app what
+// reached no channel actor. One observation per such event, never one per
+// delivered frame; a nil Observer costs a nil check. Channel actors also
+// keep their app's Gauges (gauges.go): subscriptions and channels by
+// class, as atomics the metrics read at scrape time, the one shared state
+// of this package, written on subscribe and leave only. Gauges and the
+// Observer belong to appInfo, so a reload keeps both for the apps that
+// stay.
 //
-// Names: an app numbers its children (conn-7, ch-12) and reuses the
-// numbers of those that terminated (names.go), so Proto.Actor's process
-// registry, whose maps never shrink, stays the size of the peak number of
-// actors rather than growing with every connection ever made.
+// Names: an app numbers its children (conn-7, ch-12, sub-3) and reuses
+// the numbers of those that terminated (names.go), so Proto.Actor's
+// process registry, whose maps never shrink, stays the size of the peak
+// number of actors rather than growing with every connection ever made.
+// The actors a Broker (and package herald) spawn at the root end in an id
+// unique in the ActorSystem (UniqueName), so several Brokers share one;
+// only the node actor of a cluster member has a well-known name.
 package actors

@@ -57,7 +57,7 @@ func newBenchEnv(b *testing.B, mut func(*AppConfig)) *benchEnv {
 	if mut != nil {
 		mut(&ac)
 	}
-	br, err := Start(system, Config{Apps: []AppConfig{ac}})
+	br, err := Start(system, testConfig(Config{Apps: []AppConfig{ac}}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -113,26 +113,38 @@ func BenchmarkFanout(b *testing.B) {
 
 // BenchmarkTrigger is the API side of a publish without HTTP: a
 // TriggerRequest through the adapter actor and the app (RequestFuture),
-// answered once the app has routed it, to a channel of 10 subscribers.
+// answered once the app has routed it, to a channel of 10 subscribers;
+// with the app's history off, and on (the app numbers the event and keeps
+// it in the channel's ring of 100).
 func BenchmarkTrigger(b *testing.B) {
-	e := newBenchEnv(b, nil)
-	shared := new(atomic.Int64)
-	out := &countOut{shared: shared, done: make(chan struct{}, 1)}
-	const n = 10
-	for i := 0; i < n; i++ {
-		pid := e.system.Root.Spawn(idleConn)
-		e.system.Root.Send(e.app.pid, &Join{Channel: "bench", Conn: pid, Out: out, SocketID: pid.Id})
-		wait(b, out.done, "subscription_succeeded")
-	}
-	req := &TriggerRequest{App: "key", Events: []TriggerEvent{{Name: "bench", Data: `{"t":1,"s":2,"c":0}`, Channels: []string{"bench"}}}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		shared.Store(n)
-		if _, err := e.broker.Request(req); err != nil {
-			b.Fatal(err)
+	for _, size := range []int{0, 100} {
+		name := "history=off"
+		if size > 0 {
+			name = "history=on"
 		}
-		wait(b, out.done, "fan-out")
+		b.Run(name, func(b *testing.B) {
+			e := newBenchEnv(b, func(a *AppConfig) {
+				a.History = HistoryConfig{Size: size, TTL: time.Minute, MaxReplayFrames: 512, MaxReplayBytes: 1 << 19}
+			})
+			shared := new(atomic.Int64)
+			out := &countOut{shared: shared, done: make(chan struct{}, 1)}
+			const n = 10
+			for i := 0; i < n; i++ {
+				pid := e.system.Root.Spawn(idleConn)
+				e.system.Root.Send(e.app.pid, &Join{Channel: "bench", Conn: pid, Out: out, SocketID: pid.Id})
+				wait(b, out.done, "subscription_succeeded")
+			}
+			req := &TriggerRequest{App: "key", Events: []TriggerEvent{{Name: "bench", Data: `{"t":1,"s":2,"c":0}`, Channels: []string{"bench"}}}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				shared.Store(n)
+				if _, err := e.broker.Trigger(req); err != nil {
+					b.Fatal(err)
+				}
+				wait(b, out.done, "fan-out")
+			}
+		})
 	}
 }
 
@@ -191,7 +203,7 @@ func BenchmarkSubscribe(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for _, c := range conns {
-				e.broker.Tell(c.pid, &ClientFrame{Raw: c.frame})
+				e.broker.ClientFrame(c.pid, &ClientFrame{Raw: c.frame})
 				wait(b, c.out.done, "subscription_succeeded")
 			}
 		})

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -26,14 +28,27 @@ const (
 )
 
 // clusterNode is what the grains and the cluster-mode channels of a node
-// share: the node's apps, the grace window and the cluster. Immutable once
-// the Broker has started (cluster is set before any actor needs it).
+// share: the node's apps, the grace window and the cluster. The apps are
+// swapped whole by Broker.Reload; the rest is immutable once the Broker
+// has started (cluster is set before any actor needs it).
 type clusterNode struct {
-	apps    map[string]*appInfo // by key
+	apps    atomic.Pointer[map[string]*appInfo] // by key
 	grace   time.Duration
 	log     *slog.Logger
 	cluster *cluster.Cluster
 }
+
+// setApps makes set the node's apps.
+func (n *clusterNode) setApps(set *appSet) {
+	apps := make(map[string]*appInfo, len(set.byKey))
+	for k, a := range set.byKey {
+		apps[k] = a.info
+	}
+	n.apps.Store(&apps)
+}
+
+// app returns the app whose key is key, or nil.
+func (n *clusterNode) app(key string) *appInfo { return (*n.apps.Load())[key] }
 
 // grainPID resolves the grain of (app, channel): a round trip to its owner
 // the first time (the caller caches it until the topology changes).
@@ -85,6 +100,8 @@ type channelGrain struct {
 	topology  *eventstream.Subscription // the members that leave, for onNodeLeft
 	cache     *clusterpb.Publish        // a cache channel's last event
 	cacheTill time.Time
+	hist      *historyRing         // on a channel with history: its stream, a new epoch with every grain
+	histTimer *time.Timer          // drops the stream's events past the ttl; nil when none is due
 	seq       uint64               // of the last member event: this grain's epoch (high 32 bits) and count
 	listeners map[string]time.Time // nodes that asked (JoinCheck) until when, not yet counted
 	pulled    bool                 // asked every node for its state (StateRequest)
@@ -99,6 +116,9 @@ type channelGrain struct {
 
 // graceTick wakes a grain whose grace window may have ended.
 type graceTick struct{}
+
+// historyTick wakes a grain whose oldest kept event may have expired.
+type historyTick struct{}
 
 func newGrainProps(n *clusterNode) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
@@ -115,6 +135,7 @@ func (g *channelGrain) Receive(ctx actor.Context) {
 		g.onInit(ctx, m)
 	case *clusterpb.NodeState:
 		g.onNodeState(ctx, m)
+		g.noticeStream(ctx, m)
 	case *clusterpb.Publish:
 		g.onPublish(ctx, m)
 	case *clusterpb.JoinCheck:
@@ -132,6 +153,8 @@ func (g *channelGrain) Receive(ctx actor.Context) {
 	case *countTick:
 		g.countTimer = nil
 		g.sendCount(ctx)
+	case *historyTick:
+		g.onHistoryTick(ctx)
 	case *actor.Stopped:
 		g.onStopped(ctx)
 	case *actor.Started, *actor.Stopping, *actor.Restarting:
@@ -149,7 +172,7 @@ func (g *channelGrain) contain(ctx actor.Context) {
 // onInit learns the grain's identity: "{app key}/{channel}".
 func (g *channelGrain) onInit(ctx actor.Context, m *cluster.ClusterInit) {
 	key, name, _ := strings.Cut(m.Identity.Identity, "/")
-	g.app, g.name = g.node.apps[key], name
+	g.app, g.name = g.node.app(key), name
 	if g.app == nil || name == "" {
 		g.node.log.Error("grain: no such app or channel", "identity", m.Identity.Identity)
 		ctx.Stop(ctx.Self())
@@ -171,6 +194,9 @@ func (g *channelGrain) onStopped(ctx actor.Context) {
 	}
 	if g.countTimer != nil {
 		g.countTimer.Stop()
+	}
+	if g.histTimer != nil {
+		g.histTimer.Stop()
 	}
 	if g.topology != nil {
 		ctx.ActorSystem().EventStream.Unsubscribe(g.topology)
@@ -220,7 +246,7 @@ func (g *channelGrain) takeKnown(m *clusterpb.NodeState) {
 func (g *channelGrain) pull(ctx actor.Context, from string) {
 	g.pulled = true
 	self := ctx.Self()
-	req := &clusterpb.StateRequest{App: g.app.cfg.Key, Channel: g.name, GrainAddress: self.Address, GrainId: self.Id}
+	req := &clusterpb.StateRequest{App: g.app.key, Channel: g.name, GrainAddress: self.Address, GrainId: self.Id}
 	for _, pid := range g.node.nodeActors() {
 		if pid.Address != from {
 			ctx.Send(pid, req)
@@ -231,7 +257,7 @@ func (g *channelGrain) pull(ctx actor.Context, from string) {
 // countChanged sends the subscription count now, or once a second has
 // passed since the last one, as the single-node channel does.
 func (g *channelGrain) countChanged(ctx actor.Context) {
-	if !g.app.cfg.SubscriptionCount || g.auth.presence || g.countTimer != nil {
+	if !g.app.config().SubscriptionCount || g.auth.presence || g.countTimer != nil {
 		return
 	}
 	if wait := time.Second - time.Since(g.countSentAt); wait > 0 {
@@ -376,12 +402,92 @@ func (g *channelGrain) members() []*clusterpb.Member {
 }
 
 // onPublish delivers an event to every node with subscribers and, on a
-// cache channel, keeps it as the channel's last event.
+// cache channel, keeps it as the channel's last event; on a channel with
+// history it numbers the event and keeps it in the stream.
 func (g *channelGrain) onPublish(ctx actor.Context, m *clusterpb.Publish) {
 	if m.CacheTtlMs > 0 {
 		g.cache, g.cacheTill = m, time.Now().Add(time.Duration(m.CacheTtlMs)*time.Millisecond)
 	}
-	g.deliver(ctx, &clusterpb.Deliver{Frame: m.Frame, Except: m.Except})
+	d := &clusterpb.Deliver{Frame: m.Frame, Except: m.Except}
+	if r := g.stream(); r != nil {
+		// A copy: the frame may be shared with the sender (a grain in its
+		// process) or kept as the cache channel's last event.
+		d.Frame, d.Offset = r.add(slices.Clip(m.Frame), time.Now())
+		d.Epoch = r.epoch
+		g.armHistory(ctx)
+	}
+	g.deliver(ctx, d)
+}
+
+// armHistory sets the timer that drops the oldest event once it expires
+// (a grain outlives its channel's subscribers: this bounds its memory in
+// time too), unless one is due.
+func (g *channelGrain) armHistory(ctx actor.Context) {
+	if g.histTimer != nil || g.hist == nil || g.hist.n == 0 {
+		return
+	}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	wait := time.Until(g.hist.at[g.hist.start].Add(g.app.config().History.TTL))
+	g.histTimer = time.AfterFunc(max(wait, time.Millisecond), func() { root.Send(self, &historyTick{}) })
+}
+
+func (g *channelGrain) onHistoryTick(ctx actor.Context) {
+	g.histTimer = nil
+	if g.hist != nil {
+		g.hist.trim(time.Now(), g.app.config().History.TTL)
+		g.armHistory(ctx)
+	}
+}
+
+// stream is the channel's history, made on first use; nil when the app
+// keeps none for it.
+func (g *channelGrain) stream() *historyRing {
+	if g.auth == nil {
+		return nil
+	}
+	h := &g.app.config().History
+	if !h.on(g.name) {
+		return nil
+	}
+	if g.hist == nil {
+		g.hist = newHistoryRing(h.Size, time.Now())
+	}
+	g.hist.resize(h.Size)
+	return g.hist
+}
+
+// maxGrainReplay bounds the events a JoinAnswer carries, in bytes, below
+// gRPC's 4 MiB message limit; a larger recovery fails.
+const maxGrainReplay = 3 << 20
+
+// joinStream answers a join on a channel with history with the stream's
+// position and, when it asked to recover, the outcome and what it missed.
+func (g *channelGrain) joinStream(m *clusterpb.JoinCheck, ans *clusterpb.JoinAnswer) {
+	r := g.stream()
+	if r == nil || !m.History {
+		return
+	}
+	h := g.app.config().History
+	h.MaxReplayBytes = min(h.MaxReplayBytes, maxGrainReplay)
+	var from *pusher.Position
+	if m.Recover {
+		from = &pusher.Position{Epoch: m.RecoverEpoch, Offset: m.RecoverOffset}
+	}
+	jh := r.join(from, time.Now(), &h)
+	ans.Epoch, ans.Offset, ans.Recovery, ans.Missed = jh.Position.Epoch, jh.Position.Offset, int32(jh.Recovery), jh.Missed
+}
+
+// noticeStream tells a node that re-synced (this grain may be new, after
+// a move or the loss of the node that held the channel) the stream's
+// position: a node whose subscribers knew another epoch tells them their
+// history was reset.
+func (g *channelGrain) noticeStream(ctx actor.Context, m *clusterpb.NodeState) {
+	if !m.Resync || m.Subscriptions == 0 {
+		return
+	}
+	if r := g.stream(); r != nil {
+		ctx.Send(actor.NewPID(m.Node, NodeActorName), &clusterpb.Deliver{App: g.app.key, Channel: g.name, Epoch: r.epoch, Offset: r.last})
+	}
 }
 
 // cached is the cache channel's last event, nil when none or expired.
@@ -399,12 +505,13 @@ func (g *channelGrain) onJoinCheck(ctx actor.Context, m *clusterpb.JoinCheck) {
 	}
 	if g.auth.presence {
 		_, listed := g.gone[m.UserId]
-		ans.Ok = listed || g.auth.canJoin(m.UserId, g.app.cfg.MaxPresenceMembers-len(g.gone))
+		ans.Ok = listed || g.auth.canJoin(m.UserId, g.app.config().MaxPresenceMembers-len(g.gone))
 		ans.Members = g.members()
 	}
 	if c := g.cached(time.Now()); c != nil {
 		ans.Cached = c.Frame
 	}
+	g.joinStream(m, ans)
 	ctx.Respond(ans)
 }
 
@@ -419,6 +526,10 @@ func (g *channelGrain) onInfo(ctx actor.Context) {
 	if c := g.cached(now); c != nil {
 		info.CacheEvent, info.CacheData, info.CacheTtlMs = c.Event, c.Data, g.cacheTill.Sub(now).Milliseconds()
 	}
+	if r := g.stream(); r != nil {
+		r.trim(now, g.app.config().History.TTL)
+		info.History, info.HistoryEpoch, info.HistoryOffset, info.HistoryEvents = true, r.epoch, r.last, int32(r.n) //nolint:gosec // G115: at most history.size
+	}
 	ctx.Respond(info)
 }
 
@@ -429,7 +540,7 @@ func (g *channelGrain) deliver(ctx actor.Context, d *clusterpb.Deliver) {
 	if g.auth == nil {
 		return
 	}
-	d.App, d.Channel = g.app.cfg.Key, g.name
+	d.App, d.Channel = g.app.key, g.name
 	for node := range g.auth.nodes {
 		ctx.Send(actor.NewPID(node, NodeActorName), d)
 	}
@@ -447,7 +558,7 @@ func (g *channelGrain) deliver(ctx actor.Context, d *clusterpb.Deliver) {
 // fact tells this node's webhook actor of the app, if it has one (a watch
 // grain's changes are not channel events: they have no webhooks).
 func (g *channelGrain) fact(msg any) {
-	if g.app.hooks != nil && !strings.HasPrefix(g.name, watchPrefix) {
-		g.app.system.Root.Send(g.app.hooks, msg)
+	if !strings.HasPrefix(g.name, watchPrefix) {
+		g.app.fact(msg)
 	}
 }

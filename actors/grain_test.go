@@ -8,7 +8,10 @@ package actors
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -30,9 +33,16 @@ type testNode struct {
 	cluster *cluster.Cluster
 	deliver chan *clusterpb.Deliver
 	pulls   chan *clusterpb.StateRequest
+	left    bool // shut down by the test
 }
 
 func startNodes(t *testing.T, n int, facts chan any) []*testNode {
+	t.Helper()
+	return startNodesWith(t, n, facts, nil)
+}
+
+// startNodesWith starts n members whose app is changed by mut (if not nil).
+func startNodesWith(t *testing.T, n int, facts chan any, mut func(*AppConfig)) []*testNode {
 	t.Helper()
 	agent := test.NewInMemAgent()
 	var nodes []*testNode
@@ -48,9 +58,14 @@ func startNodes(t *testing.T, n int, facts chan any) []*testNode {
 				facts <- ctx.Message()
 			}
 		}))
-		app := &appInfo{cfg: AppConfig{Key: "key", MaxPresenceMembers: 3}.withDefaults(), id: "1", hooks: hooks, system: system}
-		app.cfg.MaxPresenceMembers = 3
-		node := &clusterNode{apps: map[string]*appInfo{"key": app}, grace: testGrace, log: slog.New(slog.DiscardHandler)}
+		node := &clusterNode{grace: testGrace, log: slog.New(slog.DiscardHandler)}
+		ac := AppConfig{ID: "1", Key: "key", MaxPresenceMembers: 3, Hooks: hooks}
+		if mut != nil {
+			mut(&ac)
+		}
+		app := newAppInfo(testApp(ac), system,
+			appShared{log: slog.New(slog.DiscardHandler), node: node}, func(*actor.Props) {})
+		node.setApps(&appSet{byKey: map[string]*App{"key": {info: app}}})
 		kind := cluster.NewKind(GrainKind, newGrainProps(node))
 		c := cluster.New(system, cluster.Configure("herald-test", test.NewTestProvider(agent), disthash.New(),
 			remote.Configure("127.0.0.1", 0), cluster.WithKinds(kind)))
@@ -71,7 +86,9 @@ func startNodes(t *testing.T, n int, facts chan any) []*testNode {
 	}
 	t.Cleanup(func() {
 		for _, tn := range nodes {
-			tn.cluster.Shutdown(false)
+			if !tn.left {
+				tn.cluster.Shutdown(false)
+			}
 		}
 	})
 	return nodes
@@ -285,5 +302,89 @@ func TestGrainRemovesKnownMembersNobodyReports(t *testing.T) {
 	a.quiet(t, 10*time.Millisecond)
 	if len(a.pulls)+len(b.pulls) != 0 {
 		t.Fatalf("%d more state requests", len(a.pulls)+len(b.pulls))
+	}
+}
+
+// A channel with history: the grain numbers its events in one stream,
+// answers joins with the stream's position and recoveries with what they
+// missed, and a grain rebuilt after its node left starts a new epoch,
+// which it tells the nodes that re-sync.
+func TestGrainHistory(t *testing.T) {
+	facts := make(chan any, 256)
+	nodes := startNodesWith(t, 3, facts, func(a *AppConfig) { a.History = testHistory(100) })
+	const ch = "hist"
+	a := nodes[0]
+	a.send(t, ch, &clusterpb.NodeState{Node: a.addr, Subscriptions: 1, Version: 1})
+	var epoch string
+	for i := 1; i <= 5; i++ {
+		a.send(t, ch, &clusterpb.Publish{Frame: pusher.AppendEvent(nil, "e", ch, strconv.Itoa(i), "")})
+		select {
+		case d := <-a.deliver:
+			if epoch == "" {
+				epoch = d.Epoch
+			}
+			want := fmt.Sprintf(`{"event":"e","channel":"hist","data":"%d","offset":%d}`, i, i)
+			if d.Epoch != epoch || epoch == "" || d.Offset != uint64(i) || string(d.Frame) != want { //nolint:gosec // G115: small
+				t.Fatalf("deliver %d: epoch %q offset %d frame %s", i, d.Epoch, d.Offset, d.Frame)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("event %d not delivered", i)
+		}
+	}
+	ans := nodes[1].ask(t, ch, &clusterpb.JoinCheck{Node: nodes[1].addr, History: true}).(*clusterpb.JoinAnswer)
+	if !ans.Ok || ans.Epoch != epoch || ans.Offset != 5 || ans.Recovery != 0 || ans.Missed != nil {
+		t.Fatalf("join answer %+v", ans)
+	}
+	ans = nodes[2].ask(t, ch, &clusterpb.JoinCheck{History: true, Recover: true, RecoverEpoch: epoch, RecoverOffset: 2}).(*clusterpb.JoinAnswer)
+	if ans.Recovery != int32(pusher.Recovered) || !slices.Equal(offsetsOf(t, ans.Missed), []int{3, 4, 5}) {
+		t.Fatalf("recovery from 2: %+v", ans)
+	}
+	ans = nodes[2].ask(t, ch, &clusterpb.JoinCheck{History: true, Recover: true, RecoverEpoch: "elsewhere", RecoverOffset: 2}).(*clusterpb.JoinAnswer)
+	if ans.Recovery != int32(pusher.NotRecovered) || ans.Missed != nil || ans.Epoch != epoch {
+		t.Fatalf("recovery from another epoch: %+v", ans)
+	}
+	if info := nodes[2].ask(t, ch, &clusterpb.InfoRequest{}).(*clusterpb.Info); !info.History || info.HistoryEpoch != epoch || info.HistoryOffset != 5 || info.HistoryEvents != 5 {
+		t.Fatalf("info %+v", info)
+	}
+
+	// The node holding the grain leaves: the grain rebuilt elsewhere has a
+	// new, empty stream, and tells a node that re-syncs its position.
+	owner := a.cluster.Get("key/"+ch, GrainKind).Address
+	var rest []*testNode
+	for _, n := range nodes {
+		if n.addr == owner {
+			n.left = true
+			n.cluster.Shutdown(true)
+		} else {
+			rest = append(rest, n)
+		}
+	}
+	survivor := rest[0]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pid := survivor.cluster.Get("key/"+ch, GrainKind)
+		if pid != nil && pid.Address != owner {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the grain was not placed on a surviving node")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for len(survivor.deliver) > 0 {
+		<-survivor.deliver
+	}
+	survivor.send(t, ch, &clusterpb.NodeState{Node: survivor.addr, Subscriptions: 1, Version: 10, Resync: true})
+	select {
+	case d := <-survivor.deliver:
+		if d.Epoch == "" || d.Epoch == epoch || d.Offset != 0 || len(d.Frame) != 0 || d.Channel != ch {
+			t.Fatalf("notice after the rebuild: %+v, want a new epoch at offset 0 and no frame", d)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no notice of the new stream after a re-sync")
+	}
+	ans = survivor.ask(t, ch, &clusterpb.JoinCheck{History: true, Recover: true, RecoverEpoch: epoch, RecoverOffset: 5}).(*clusterpb.JoinAnswer)
+	if ans.Recovery != int32(pusher.NotRecovered) || ans.Epoch == epoch || ans.Offset != 0 {
+		t.Fatalf("recovery across the loss: %+v, want not recovered, a new epoch at 0", ans)
 	}
 }

@@ -35,6 +35,23 @@ type Join struct {
 	// Cached is the cached event of a cache channel, set by the app; nil
 	// on a cache channel means a cache miss.
 	Cached []byte
+	// Recover is the position a client re-subscribing asked to recover
+	// from (pusher:subscribe's data.recover), nil when none.
+	Recover *pusher.Position
+	// History is set by the single-node app on a channel with history:
+	// what subscription_succeeded tells and the events to replay.
+	History *JoinHistory
+}
+
+// JoinHistory is what the authority of a channel with history gives a
+// joining subscriber (history.go): the stream's position, for
+// subscription_succeeded, and, when the subscriber asked to recover, the
+// outcome and the events it missed, in order, sent right after
+// subscription_succeeded and before any live event.
+type JoinHistory struct {
+	Position pusher.Position
+	Recovery pusher.Recovery
+	Missed   [][]byte
 }
 
 // Leave asks a channel (through its app) to remove a connection.
@@ -57,11 +74,16 @@ type Publish struct {
 	// the grain): whom it is about.
 	MemberAdded, MemberRemoved string
 	MemberSeq                  uint64 // the grain's number of that member event
+	// In a cluster, on a channel with history: the stream's epoch and
+	// Frame's offset in it (no Frame: a notice of the stream's position).
+	Epoch  string
+	Offset uint64
 }
 
 // PublishClientEvent relays a client event from one subscriber to the others.
 // Frame is already encoded; Event, Data, SocketID and UserID feed the
-// client_event webhook.
+// client_event webhook. On a channel with history the single-node channel
+// hands it on to its app, which numbers it and publishes it back.
 type PublishClientEvent struct {
 	Channel  string
 	Frame    []byte
@@ -83,6 +105,9 @@ type SignedIn struct {
 	SocketID  string
 	UserID    string
 	Watchlist []string
+	// Success is the pusher:signin_success frame, which the app writes to
+	// Out first, once it knows the user.
+	Success []byte
 }
 
 // SignedOut tells the app a signed-in connection stopped.
@@ -240,10 +265,20 @@ type ChannelsResponse struct{ Channels map[string]ChannelInfo }
 type ChannelRequest struct{ App, Channel string }
 
 // ChannelResponse answers ChannelRequest. Cache is the cached event of a
-// cache channel (nil when none).
+// cache channel (nil when none); History the channel's stream, on a
+// channel with history (nil when it has none).
 type ChannelResponse struct {
-	Info  ChannelInfo
-	Cache *CachedEvent
+	Info    ChannelInfo
+	Cache   *CachedEvent
+	History *HistoryInfo
+}
+
+// HistoryInfo is a channel's stream as the API reports it: its epoch, the
+// offset of its newest event and how many events it holds.
+type HistoryInfo struct {
+	Epoch  string
+	Offset uint64
+	Events int
 }
 
 // CachedEvent is a cache channel's last event and how long it is kept.
@@ -264,3 +299,75 @@ type UsersRequest struct{ App, Channel string }
 
 // UsersResponse answers UsersRequest.
 type UsersResponse struct{ IDs []string }
+
+// ---- Embedding: what a Go program that embeds Herald sends an app
+// (through Broker.Subscribe, Broker.WatchFacts, …) and what its actors
+// receive ----
+
+// AddSubscriber subscribes an actor of the embedding program to a
+// channel, as a socket subscribes: the app hands it to the subscriber's
+// stand-in (one per subscriber actor and app, spawned on first use),
+// which joins the channel. The subscriber then gets *Subscribed, each
+// event of the channel as *ChannelEvent, and *SubscriptionError if the
+// subscription is refused or lost. Reply, when set, is called once, on
+// the app's or the stand-in's turn, with nil once subscribed or the
+// *SubscriptionError; it must not block.
+type AddSubscriber struct {
+	Channel    string
+	Subscriber *actor.PID
+	// Member is whom the subscriber joins a presence channel as (required
+	// there, as for every presence subscription); ignored elsewhere.
+	Member *pusher.Member
+	Reply  func(error)
+}
+
+// RemoveSubscriber ends a subscription made with AddSubscriber. Events
+// already sent may still arrive.
+type RemoveSubscriber struct {
+	Channel    string
+	Subscriber *actor.PID
+}
+
+// WatchFacts has the app tell Watcher of every fact it tells its webhook
+// actor (*ChannelOccupied, *ChannelVacated, *MemberAdded, *MemberRemoved,
+// *ClientEventSent, *CacheMissed, *SubscriptionCountChanged), as they
+// happen; with Debounce > 0, vacated and removed facts wait that long and
+// are dropped, with the occupied or added fact that undoes them, as
+// webhooks are. The app watches Watcher and forgets it when it stops.
+// Reply, when set, is called once the watcher is registered (every fact
+// from then on reaches it); it must not block.
+type WatchFacts struct {
+	Watcher  *actor.PID
+	Debounce time.Duration
+	Reply    func(error)
+}
+
+// UnwatchFacts ends a WatchFacts.
+type UnwatchFacts struct{ Watcher *actor.PID }
+
+// Subscribed tells a server-side subscriber (AddSubscriber) that its
+// subscription to Channel of App (the app's key) is in place: every event
+// published from now on reaches it, after this message.
+type Subscribed struct{ App, Channel string }
+
+// ChannelEvent is one event of a channel a server-side subscriber is
+// subscribed to: an event published through the HTTP API or the embedding
+// API, or a client event (its name starts with client-) sent on a private
+// or presence channel. App is the app's key. UserID is the sender's user
+// id on a presence channel's client event, "" otherwise.
+type ChannelEvent struct {
+	App, Channel string
+	Event, Data  string
+	UserID       string
+}
+
+// SubscriptionError tells a server-side subscriber that its subscription
+// to Channel of App (the app's key) was refused (a presence channel
+// without a member, the member cap, an invalid name, too many channels)
+// or has ended without an Unsubscribe (the channel failed, the app was
+// removed or stopped). The subscription is gone; it may subscribe again.
+type SubscriptionError struct{ App, Channel, Reason string }
+
+func (e *SubscriptionError) Error() string {
+	return "subscription to " + e.Channel + ": " + e.Reason
+}

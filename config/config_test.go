@@ -51,6 +51,7 @@ func TestDevApp(t *testing.T) {
 		MaxPresenceMembers:       100,
 		MaxChannelsPerConnection: 1000,
 		CacheTTL:                 30 * time.Minute,
+		History:                  History{TTL: 5 * time.Minute}, // off (size 0)
 	}
 	if got := DevApp(); !reflect.DeepEqual(got, want) {
 		t.Errorf("DevApp() = %+v, want %+v", got, want)

@@ -2,13 +2,22 @@
 //
 // # What is configurable
 //
-// The WebSocket server (websocket.*: listen address, activity and pong
-// timeouts, frame and buffer sizes, allowed origins), the REST API server
-// (api.*: listen address, body size, HTTP timeouts), the log (log.level,
-// log.format), GET /metrics (metrics.enabled, metrics.listen), webhook delivery (webhooks.*: debounce, batching, timeout,
-// retries, queue size), shutdown_timeout, and the apps: their credentials,
-// features, limits and webhooks. The fields of Config document every key,
-// its default and its range; Default returns the defaults.
+// The WebSocket server (websocket.*: listen address, TLS certificate,
+// activity and pong timeouts, frame and buffer sizes, allowed origins),
+// the REST API server (api.*: listen address, TLS certificate, body size,
+// HTTP timeouts), the log (log.level, log.format), GET /metrics
+// (metrics.enabled, metrics.listen), webhook delivery
+// (webhooks.*: debounce, batching, timeout, retries and their back-off,
+// queue size), the cluster (cluster.*), shutdown_timeout, and the apps:
+// their credentials, features, limits and webhooks. The fields of Config
+// document every key, its default and its range.
+//
+// # Defaults
+//
+// Default returns every default, and is the only place one is written
+// down: the packages below (transport, actors, webhooks) restate none and
+// take every value from the Config the herald package builds them from. A
+// program that embeds Herald starts from Default and sets its apps.
 //
 // # Sources and precedence
 //
@@ -34,8 +43,9 @@
 // # Apps
 //
 // Apps come from the file, or, for the common single-app case, from
-// HERALD_APP_KEY, HERALD_APP_SECRET, HERALD_APP_ID and
-// HERALD_APP_CLIENT_EVENTS. Lists such as apps are replaced whole by a
+// HERALD_APP_KEY, HERALD_APP_SECRET, HERALD_APP_ID,
+// HERALD_APP_CLIENT_EVENTS and HERALD_APP_HISTORY_SIZE, _TTL and
+// _PREFIXES (the app's history section). Lists such as apps are replaced whole by a
 // later source, never merged item by item: setting HERALD_APP_KEY gives
 // exactly that one app, whatever the file lists. For the same reason apps
 // cannot inherit per-app defaults from a default list, so the per-app
@@ -44,8 +54,16 @@
 // and sets Config.DevMode, so that Herald runs out of the box but the
 // caller can warn about the well-known credentials.
 //
-// Validate checks the result; its messages name the key and never contain
-// a secret.
+// Validate checks the result, and reads the TLS certificate files; its
+// messages name the key and never contain a secret.
+//
+// # Printing and reloading
+//
+// Config.YAML prints a configuration (herald check-config) as YAML that
+// Load reads back, every secret masked: app secrets, webhook header
+// values, URL passwords and any key named like a credential. Reload says
+// what a running broker applies when it reloads (SIGHUP) and which
+// changed keys take a restart; Reloadable lists them.
 //
 // # Boundaries
 //

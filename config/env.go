@@ -10,21 +10,28 @@ import (
 const envPrefix = "HERALD_"
 
 // The variables of the single-app case. apps is a list, so its fields have
-// no key path of their own; these four describe one app, which replaces any
+// no key path of their own; these describe one app, which replaces any
 // list from the file.
 const (
-	envAppID           = envPrefix + "APP_ID"
-	envAppKey          = envPrefix + "APP_KEY"
-	envAppSecret       = envPrefix + "APP_SECRET"
-	envAppClientEvents = envPrefix + "APP_CLIENT_EVENTS"
+	envAppID              = envPrefix + "APP_ID"
+	envAppKey             = envPrefix + "APP_KEY"
+	envAppSecret          = envPrefix + "APP_SECRET"
+	envAppClientEvents    = envPrefix + "APP_CLIENT_EVENTS"
+	envAppHistorySize     = envPrefix + "APP_HISTORY_SIZE"
+	envAppHistoryTTL      = envPrefix + "APP_HISTORY_TTL"
+	envAppHistoryPrefixes = envPrefix + "APP_HISTORY_PREFIXES"
 )
 
-// envAppFields maps the single-app variables to the App keys they set.
+// envAppFields maps the single-app variables to the App key paths they
+// set ("history.size" is the key size of the app's history section).
 var envAppFields = map[string]string{
-	envAppID:           "id",
-	envAppKey:          "key",
-	envAppSecret:       "secret",
-	envAppClientEvents: "client_events",
+	envAppID:              "id",
+	envAppKey:             "key",
+	envAppSecret:          "secret",
+	envAppClientEvents:    "client_events",
+	envAppHistorySize:     "history.size",
+	envAppHistoryTTL:      "history.ttl",
+	envAppHistoryPrefixes: "history.prefixes",
 }
 
 // EnvName returns the environment variable that sets the key at keyPath:
@@ -59,7 +66,7 @@ func envLayer(environ []string, keys map[string]bool) (map[string]any, error) {
 			continue
 		}
 		if field, ok := envAppFields[name]; ok {
-			app[field] = value
+			setPath(app, field, value)
 			appVars = append(appVars, name)
 			continue
 		}
@@ -88,6 +95,26 @@ func envLayer(environ []string, keys map[string]bool) (map[string]any, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// setPath sets the key path ("history.size") in m, making the sections on
+// the way. A list key (prefixes) takes a comma-separated value.
+func setPath(m map[string]any, path, value string) {
+	section, key, nested := strings.Cut(path, ".")
+	if !nested {
+		m[path] = value
+		return
+	}
+	sub, _ := m[section].(map[string]any)
+	if sub == nil {
+		sub = make(map[string]any)
+		m[section] = sub
+	}
+	if key == "prefixes" {
+		sub[key] = splitList(value)
+		return
+	}
+	sub[key] = value
 }
 
 // splitList splits a comma-separated value, trimming blanks around items

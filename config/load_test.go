@@ -53,6 +53,8 @@ func fullConfig() Config {
 			Timeout:     2 * time.Second,
 			RetryFor:    time.Minute,
 			QueueSize:   500,
+			BackoffMin:  2 * time.Second,
+			BackoffMax:  30 * time.Second,
 		},
 		Cluster:         Default().Cluster,
 		ShutdownTimeout: 30 * time.Second,
@@ -69,6 +71,7 @@ func fullConfig() Config {
 				Watchlist:                 true,
 				SubscriptionCount:         true,
 				CacheTTL:                  time.Hour,
+				History:                   History{Size: 100, TTL: 2 * time.Minute, Prefixes: []string{"chat-", "private-chat-"}},
 				Webhooks: []Webhook{
 					{
 						URL:     "https://hooks.example.com/pusher",
@@ -86,6 +89,7 @@ func fullConfig() Config {
 				MaxPresenceMembers:       100,
 				MaxChannelsPerConnection: 1000,
 				CacheTTL:                 30 * time.Minute,
+				History:                  History{TTL: 5 * time.Minute},
 			},
 		},
 	}
@@ -255,9 +259,21 @@ func TestLoadEnvApp(t *testing.T) {
 		}
 	}
 
+	// History of the one app: size and ttl (HERALD_APP_HISTORY_*).
+	hist, err := Load(nil, append(env, "HERALD_APP_HISTORY_SIZE=100", "HERALD_APP_HISTORY_TTL=90s", "HERALD_APP_HISTORY_PREFIXES=chat-, news-"))
+	if err != nil {
+		t.Fatalf("Load with history: %v", err)
+	}
+	if h := hist.Apps[0].History; h.Size != 100 || h.TTL != 90*time.Second || !reflect.DeepEqual(h.Prefixes, []string{"chat-", "news-"}) {
+		t.Errorf("history = %+v", h)
+	}
+	if h := (App{Key: "k"}).WithDefaults().History; h.Size != 0 || h.TTL != 5*time.Minute || h.Prefixes != nil {
+		t.Errorf("default history = %+v, want off with a 5m ttl", h)
+	}
+
 	// Without the key, the other app variables would be ignored; that is
 	// an error rather than a surprise.
-	_, err := Load(nil, []string{"HERALD_APP_SECRET=env-secret"})
+	_, err = Load(nil, []string{"HERALD_APP_SECRET=env-secret"})
 	if err == nil || !strings.Contains(err.Error(), "HERALD_APP_SECRET") || strings.Contains(err.Error(), "env-secret") {
 		t.Errorf("HERALD_APP_SECRET without HERALD_APP_KEY: err = %v", err)
 	}
@@ -349,6 +365,8 @@ func TestLoadInvalidValues(t *testing.T) {
 		{name: "log", args: []string{"--log.level=loud", "--log.format=xml"}, want: []string{"log.level", "log.format"}},
 		{name: "metrics enabled", env: []string{"HERALD_METRICS_ENABLED=sometimes"}, want: []string{"metrics.enabled"}},
 		{name: "metrics listen", env: []string{"HERALD_METRICS_LISTEN=9100"}, want: []string{"metrics.listen"}},
+		{name: "history size in env", env: []string{"HERALD_APP_KEY=k", "HERALD_APP_SECRET=s", "HERALD_APP_HISTORY_SIZE=lots"}, want: []string{"apps[0].history.size"}},
+		{name: "history ttl in env", env: []string{"HERALD_APP_KEY=k", "HERALD_APP_SECRET=s", "HERALD_APP_HISTORY_SIZE=10", "HERALD_APP_HISTORY_TTL=10"}, want: []string{"apps[0].history.ttl", "unit"}},
 		{name: "app key missing", env: []string{"HERALD_APP_KEY=", "HERALD_APP_SECRET=s"}, want: []string{"apps[0].key"}},
 		{name: "unknown extension", args: []string{"--config", "herald.ini"}, want: []string{"herald.ini", "unknown format"}},
 		{name: "missing file", args: []string{"--config", filepath.Join(t.TempDir(), "none.yaml")}, want: []string{"none.yaml"}},

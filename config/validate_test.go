@@ -82,8 +82,11 @@ func TestValidateRejects(t *testing.T) {
 		}, []string{"api.read_header_timeout", "api.read_timeout", "api.write_timeout", "api.idle_timeout", "api.request_timeout"}},
 		{"log", func(c *Config) { c.Log = Log{Level: "INFO", Format: ""} }, []string{"log.level", "log.format"}},
 		{"webhook settings", func(c *Config) {
-			c.Webhooks = Webhooks{Debounce: -1, BatchWindow: -1, BatchMax: 101, Timeout: 0, RetryFor: -1, QueueSize: 0}
-		}, []string{"webhooks.debounce", "webhooks.batch_window", "webhooks.batch_max", "webhooks.timeout", "webhooks.retry_for", "webhooks.queue_size"}},
+			c.Webhooks = Webhooks{Debounce: -1, BatchWindow: -1, BatchMax: 101, Timeout: 0, RetryFor: -1, QueueSize: 0, BackoffMin: 0, BackoffMax: -1}
+		}, []string{"webhooks.debounce", "webhooks.batch_window", "webhooks.batch_max", "webhooks.timeout", "webhooks.retry_for", "webhooks.queue_size",
+			"webhooks.backoff_min", "webhooks.backoff_max"}},
+		{"backoff max below min", func(c *Config) { c.Webhooks.BackoffMin, c.Webhooks.BackoffMax = time.Minute, time.Second }, []string{"webhooks.backoff_max"}},
+		{"cluster grace", func(c *Config) { c.Cluster.Provider, c.Cluster.Grace = ClusterEtcd, 0 }, []string{"cluster.grace"}},
 		{"shutdown timeout", func(c *Config) { c.ShutdownTimeout = 0 }, []string{"shutdown_timeout"}},
 		{"metrics listen", func(c *Config) { c.Metrics.Listen = "localhost" }, []string{"metrics.listen", "host:port"}},
 		{"metrics on the api port", func(c *Config) { c.Metrics.Listen = c.API.Listen }, []string{"metrics.listen", "must differ"}},
@@ -101,6 +104,11 @@ func TestValidateRejects(t *testing.T) {
 			a.ClientEventRate, a.MaxPresenceMembers, a.MaxChannelsPerConnection = 0, 10001, 0
 			a.UserAuthenticationTimeout, a.CacheTTL = -1, 0
 		}, []string{"apps[0].client_event_rate", "apps[0].max_presence_members", "apps[0].max_channels_per_connection", "apps[0].user_authentication_timeout", "apps[0].cache_ttl"}},
+		{"history bounds", func(c *Config) {
+			c.Apps[0].History = History{Size: MaxHistorySize + 1, TTL: 25 * time.Hour, Prefixes: []string{"chat-", "", "bad prefix"}}
+		}, []string{"apps[0].history.size", "apps[0].history.ttl", "apps[0].history.prefixes[1]", "apps[0].history.prefixes[2]"}},
+		{"history ttl", func(c *Config) { c.Apps[0].History = History{Size: 10, TTL: 500 * time.Millisecond} }, []string{"apps[0].history.ttl"}},
+		{"history size negative", func(c *Config) { c.Apps[0].History.Size = -1 }, []string{"apps[0].history.size"}},
 		{"webhook url relative", func(c *Config) { c.Apps[0].Webhooks[0].URL = "/hooks" }, []string{"apps[0].webhooks[0].url"}},
 		{"webhook url scheme", func(c *Config) { c.Apps[0].Webhooks[0].URL = "ftp://x.example/" }, []string{"apps[0].webhooks[0].url"}},
 		{"webhook url empty", func(c *Config) { c.Apps[0].Webhooks[0].URL = "" }, []string{"apps[0].webhooks[0].url"}},

@@ -4,7 +4,9 @@
 // readme_test.go does the same for the README's snippets as pasted
 // (e2e/js/readme): the pusher-js and Node SDK examples against the dev
 // defaults, and the nginx server block in Debian's nginx (/usr/sbin/nginx)
-// with the TLS client settings beside it.
+// with the TLS client settings beside it. embedded_test.go drives Herald
+// embedded in a Go program (e2e/js/embedded): the embedding API in this
+// test's ActorSystem, and examples/embedded built and run as a process.
 //
 // Setup, once and after every change to e2e/js/package-lock.json:
 //

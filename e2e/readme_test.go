@@ -12,7 +12,9 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"regexp"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/herald-push/herald"
 	"github.com/herald-push/herald/config"
+	"github.com/herald-push/herald/internal/pushertest"
 )
 
 // The README's snippets, run as a newcomer pastes them (e2e/js/readme).
@@ -221,5 +224,91 @@ func waitHTTPS(t *testing.T, url string, ca *x509.CertPool, p *proc, dir string)
 			errLog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 			t.Fatalf("%s did not answer 200 within 20s (last error %v):\n%s\n%s", url, err, p.output(), errLog)
 		}
+	}
+}
+
+// TestReadmeGoSnippet builds the README's "Embedding in a Go program"
+// program as pasted (in a directory of this module, so that it imports
+// this checkout), runs it on a free port, and checks what it promises: its
+// actor logs the event it publishes, the WebSocket endpoint serves a
+// subscriber, the Go authorizer grants with X-User and refuses without,
+// and Ctrl-C (SIGINT) stops it in order.
+func TestReadmeGoSnippet(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)[strings.Index(string(readme), "## Embedding in a Go program"):]
+	block := regexp.MustCompile("(?ms)^```go\n(.*?)^```$").FindStringSubmatch(section)
+	if block == nil {
+		t.Fatal("README.md has no ```go block under \"Embedding in a Go program\"")
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	src := block[1]
+	if n := strings.Count(src, `"127.0.0.1:8080"`); n != 1 {
+		t.Fatalf("the snippet names 127.0.0.1:8080 %d times, want once", n)
+	}
+	src = strings.Replace(src, `"127.0.0.1:8080"`, `"`+addr+`"`, 1)
+	dir, err := os.MkdirTemp(".", "_readme-go-") // _: never part of ./...
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o600); err != nil { //nolint:gosec // G703: dir is this test's MkdirTemp
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "snippet")
+	if out, err := exec.Command("go", "build", "-o", bin, "./"+dir).CombinedOutput(); err != nil {
+		t.Fatalf("the README's Go snippet does not build: %v\n%s", err, out)
+	}
+	p := startProc(t, nil, bin)
+
+	auth := func(user string) int {
+		form := url.Values{"socket_id": {"1.2"}, "channel_name": {"private-orders"}}
+		req, _ := http.NewRequest("POST", "http://"+addr+"/auth", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if user != "" {
+			req.Header.Set("X-User", user)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for deadline := time.Now().Add(20 * time.Second); auth("") != http.StatusForbidden; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the snippet's /auth did not refuse an anonymous call within 20s:\n%s", p.output())
+		}
+	}
+	if code := auth("ann"); code != http.StatusOK {
+		t.Fatalf("/auth with X-User: %d", code)
+	}
+	c := pushertest.Connect(t, "ws://"+addr, "app-key", "app-secret")
+	c.Subscribe("orders")
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.output(), `created on orders: {"id":1}`); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the snippet's actor did not log its event:\n%s", p.output())
+		}
+	}
+
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err // for startProc's cleanup
+		if err != nil {
+			t.Fatalf("the snippet exited with %v:\n%s", err, p.output())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the snippet did not stop within 15s of SIGINT:\n%s", p.output())
+	}
+	if c.WaitClose().Code != 4200 {
+		t.Fatal("the socket was not closed with 4200")
+	}
+	if !strings.Contains(p.output(), "shutdown: done") {
+		t.Fatalf("no orderly shutdown:\n%s", p.output())
 	}
 }

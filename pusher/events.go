@@ -63,11 +63,14 @@ func DecodeFrame(b []byte) (Frame, error) {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
-// SubscribeData is the data of pusher:subscribe.
+// SubscribeData is the data of pusher:subscribe. Recover, Herald's
+// extension, is the position a client re-subscribing after a reconnect
+// asks to recover from (see ParseRecover).
 type SubscribeData struct {
-	Channel     string `json:"channel"`
-	Auth        string `json:"auth"`
-	ChannelData string `json:"channel_data"`
+	Channel     string          `json:"channel"`
+	Auth        string          `json:"auth"`
+	ChannelData string          `json:"channel_data"`
+	Recover     json.RawMessage `json:"recover,omitempty"`
 }
 
 // SigninData is the data of pusher:signin.

@@ -236,7 +236,10 @@ func FuzzChannelData(f *testing.F) {
 //     channel, channel_data, secret or key, or with one byte of the
 //     signature changed, does not;
 //   - the channel_data of a presence channel, if ParseChannelData accepts
-//     it, passes checkMember.
+//     it, passes checkMember;
+//   - a recover field is read without panicking, as nothing or as a
+//     position whose epoch is empty (matches no stream) or at most
+//     MaxEpochLength bytes.
 func FuzzSubscribeData(f *testing.F) {
 	// pusher-js, as in Pusher's docs (socket 1234.1234).
 	f.Add([]byte(`{"auth":"278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4","channel":"private-foobar"}`), "1234.1234", uint8(0), byte('f'))
@@ -250,6 +253,9 @@ func FuzzSubscribeData(f *testing.F) {
 	f.Add([]byte(`{"channel":"#server-to-user-42"}`), "3.3", uint8(2), byte('#'))
 	f.Add([]byte(`{"auth":"nocolon","channel":"presence-room","channel_data":"{\"user_id\":null}"}`), "", uint8(9), byte(':'))
 	f.Add([]byte(`{"auth":["x"],"channel":"private-a"}`), "4.4", uint8(4), byte('4'))
+	// Herald's client recovering, and a recover that is not a position.
+	f.Add([]byte(`{"channel":"chat","recover":{"epoch":"3f9a0c51d2e7","offset":41}}`), "5.5", uint8(5), byte('5'))
+	f.Add([]byte(`{"channel":"private-chat","auth":"k:s","recover":{"epoch":7,"offset":"x"}}`), "6.6", uint8(6), byte('6'))
 
 	f.Fuzz(func(t *testing.T, raw []byte, socketID string, pos uint8, b byte) {
 		var d SubscribeData
@@ -257,6 +263,9 @@ func FuzzSubscribeData(f *testing.F) {
 			return // refused before anything else is looked at
 		}
 		_ = ValidChannelName(d.Channel)
+		if p := ParseRecover(d.Recover); p != nil && p.Epoch != "" && len(p.Epoch) > MaxEpochLength {
+			t.Fatalf("recover %s read as %+v", d.Recover, p)
+		}
 		kind := Kind(d.Channel)
 		if !kind.NeedsAuth() {
 			return

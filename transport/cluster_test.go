@@ -8,13 +8,17 @@
 package transport_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 	"github.com/herald-push/herald/actors"
+	"github.com/herald-push/herald/config"
 	"github.com/herald-push/herald/internal/pushertest"
 	"github.com/herald-push/herald/pusher"
 	"github.com/herald-push/herald/transport"
@@ -325,5 +329,226 @@ func TestClusterWatchlist(t *testing.T) {
 		if name, ids := watchEvent(w); name != "offline" || ids[0] != "bob" {
 			t.Fatalf("heard %s %v, want offline bob", name, ids)
 		}
+	}
+}
+
+// Each node reloads its own apps (as each herald process reloads its own
+// file on SIGHUP): once both have added an app, its events and members
+// cross nodes (a grain on either node finds the app, the node actors
+// route to it); once both have removed it, its clients on every node are
+// closed with 4001 while the other app's stay.
+func TestClusterReloadAddsAndRemovesAnApp(t *testing.T) {
+	nodes := startClusterBrokers(t, 2)
+	a, b := nodes[0], nodes[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reload := func(apps []actors.AppConfig) {
+		for _, n := range nodes {
+			if _, err := n.b.Reload(ctx, apps); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var kept []actors.AppConfig
+	for _, app := range a.b.Apps() {
+		kept = append(kept, app.Config())
+	}
+	added := testApp(config.App{ID: "added-id", Key: "added-key", Secret: "added-secret"})
+	reload(append(kept, added))
+
+	stays := a.connect()
+	stays.Subscribe("news")
+	ca := pushertest.Connect(t, a.ws, "added-key", "added-secret")
+	cb := pushertest.Connect(t, b.ws, "added-key", "added-secret")
+	var names []string
+	for i := 0; i < 8; i++ { // enough channels for grains on both nodes
+		names = append(names, fmt.Sprintf("private-added-%d", i))
+	}
+	for _, name := range names {
+		ca.Subscribe(name)
+		cb.Subscribe(name)
+	}
+	api := pushertest.API{T: t, Base: b.api.Base, ID: "added-id", Key: "added-key", Secret: "added-secret"}
+	for _, name := range names {
+		api.Trigger(name, "crossed", name, nil)
+		for _, c := range []*pushertest.Client{ca, cb} {
+			if f := c.Expect("crossed"); f["channel"] != name {
+				t.Fatalf("frame %v, want the event on %s", f, name)
+			}
+		}
+	}
+	ca.SubscribePresence("presence-added", "ann", nil)
+	cb.SubscribePresence("presence-added", "bob", nil)
+	if f := ca.Expect(pusher.EventMemberAdded); f["channel"] != "presence-added" {
+		t.Fatalf("frame %v", f)
+	}
+
+	reload(kept)
+	for _, c := range []*pushertest.Client{ca, cb} {
+		if e := c.WaitClose(); e.Code != uint16(pusher.CloseAppNotFound) {
+			t.Fatalf("closed with %d, want 4001", e.Code)
+		}
+	}
+	b.api.Trigger("news", "after", "1", nil)
+	stays.Expect("after")
+}
+
+// Channel history in a cluster: the grain numbers the events of every
+// node's publishes in one stream, a subscriber on another node recovers
+// what it missed while events keep coming, and when a node leaves, the
+// channels whose grain it held get a new epoch that their subscribers
+// are told of (history_reset), never a silent gap.
+func TestClusterHistory(t *testing.T) {
+	nodes := startClusterBrokers(t, 3, withHistory(1000))
+	a, b, c := nodes[0], nodes[1], nodes[2]
+
+	ca := a.connect()
+	ok := ca.SubscribeRecover("hist", nil)
+	epoch, _ := ok["epoch"].(string)
+	if epoch == "" || offset(t, ok) != 0 {
+		t.Fatalf("subscription_succeeded %v", ok)
+	}
+	for i := 1; i <= 10; i++ {
+		nodes[i%3].api.Trigger("hist", "n", strconv.Itoa(i), nil)
+		expectEvents(t, ca, "n", i, i)
+	}
+	done := make(chan struct{})
+	go func() { // owned by the test: ends after its publishes
+		defer close(done)
+		for i := 11; i <= 110; i++ {
+			c.api.Trigger("hist", "n", strconv.Itoa(i), nil)
+		}
+	}()
+	cb := b.connect()
+	cb.Wait = 20 * time.Second
+	if ok := cb.SubscribeRecover("hist", &pusher.Position{Epoch: epoch, Offset: 3}); ok["recovered"] != true || ok["epoch"] != epoch {
+		t.Fatalf("recovering on another node: %v", ok)
+	}
+	<-done
+	expectEvents(t, cb, "n", 4, 110)
+	expectEvents(t, ca, "n", 11, 110)
+	cb.Quiet(200 * time.Millisecond)
+
+	// Subscribers on A and B of many channels, whose grains are spread
+	// over the three nodes; then C leaves.
+	const channels = 24
+	epochs := map[string]string{}
+	var subs []*pushertest.Client
+	for i := range channels {
+		name := fmt.Sprintf("spread-%d", i)
+		for _, n := range []*broker{a, b} {
+			cl := n.connect()
+			epochs[name] = cl.SubscribeRecover(name, nil)["epoch"].(string)
+			subs = append(subs, cl)
+		}
+		a.api.Trigger(name, "n", "1", nil)
+	}
+	for i, cl := range subs {
+		if f := cl.Expect("n"); offset(t, f) != 1 || f["channel"] != fmt.Sprintf("spread-%d", i/2) {
+			t.Fatalf("frame %v", f)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = c.srv.Shutdown(ctx)
+	_ = c.b.Stop(ctx)
+
+	// Each channel's next event: of the same epoch, or, where C held the
+	// grain, preceded by a history_reset naming the new epoch.
+	reset := 0
+	for i := range channels {
+		name := fmt.Sprintf("spread-%d", i)
+		var next map[string]any
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			// The channel's grain, rebuilt or not, counts both nodes.
+			code, res := a.api.Call("GET", "/apps/"+testID+"/channels/"+name, url.Values{"info": {"history,subscription_count"}}, nil)
+			if h, _ := res["history"].(map[string]any); code == 200 && h != nil && res["subscription_count"] == float64(2) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no grain answers after the loss: %d %v", name, code, res)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		a.api.Trigger(name, "n", "2", nil)
+		_, res := a.api.Call("GET", "/apps/"+testID+"/channels/"+name, url.Values{"info": {"history"}}, nil)
+		now, _ := res["history"].(map[string]any)
+		moved := now["epoch"] != epochs[name]
+		for _, cl := range subs[2*i : 2*i+2] {
+			cl.Wait = 20 * time.Second
+			next = cl.Next()
+			told := next["event"] == pusher.EventHistoryReset
+			if told != moved {
+				t.Fatalf("%s: epoch %v → %v, first frame after the loss %v", name, epochs[name], now["epoch"], next)
+			}
+			if told {
+				if next["epoch"] != now["epoch"] || next["recovered"] != false {
+					t.Fatalf("%s: reset %v, want the new epoch %v", name, next, now["epoch"])
+				}
+				reset++
+				next = cl.Next()
+			}
+			if next["event"] != "n" || next["data"] != "2" {
+				t.Fatalf("%s: after the loss %v", name, next)
+			}
+		}
+	}
+	if reset == 0 {
+		t.Fatalf("none of %d channels had its grain on the node that left", channels)
+	}
+	t.Logf("%d of %d subscribers were told their history was reset", reset, 2*channels)
+}
+
+// A server-side subscriber is node-local, like a socket: its node's
+// channel gets the events from the grain, wherever they were published
+// or sent from.
+func TestClusterServerSubscriber(t *testing.T) {
+	nodes := startClusterBrokers(t, 2)
+	a, b := nodes[0], nodes[1]
+	got := make(chan any, 16)
+	sub := b.system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *actors.Subscribed, *actors.ChannelEvent:
+			got <- m
+		}
+	}))
+	app, _ := b.b.App(testKey)
+	done := make(chan error, 1)
+	b.b.Subscribe(app, &actors.AddSubscriber{Channel: "presence-mixed", Subscriber: sub,
+		Member: &pusher.Member{UserID: "bot"}, Reply: func(err error) { done <- err }})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := (<-got).(*actors.Subscribed); !ok || m.Channel != "presence-mixed" {
+		t.Fatalf("%+v", m)
+	}
+	c := a.connect()
+	f := c.SubscribePresence("presence-mixed", "ann", nil)
+	var p struct {
+		Presence struct {
+			Count int `json:"count"`
+		} `json:"presence"`
+	}
+	c.DataJSON(f, &p)
+	if p.Presence.Count != 2 {
+		t.Fatalf("the bot on the other node is not a member: %v", f)
+	}
+	a.api.Trigger("presence-mixed", "from-api", "1", nil)
+	c.Send(map[string]any{"event": "client-hi", "channel": "presence-mixed", "data": "2"})
+	seen := map[string]string{} // event → sender's user id; the two come from different nodes, in either order
+	for range 2 {
+		select {
+		case m := <-got:
+			ev, ok := m.(*actors.ChannelEvent)
+			if !ok {
+				t.Fatalf("got %+v", m)
+			}
+			seen[ev.Event] = ev.UserID
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %v within 5s", seen)
+		}
+	}
+	if u, ok := seen["from-api"]; !ok || u != "" || seen["client-hi"] != "ann" {
+		t.Fatalf("got %v", seen)
 	}
 }

@@ -1,23 +1,46 @@
 // Package transport is Herald's network edge: the WebSocket listener
 // (Pusher protocol 7 at /app/{key}, on gws) and the HTTP API listener
-// (Pusher's REST API under /apps/{id}/, /healthz, and mounted handlers such
-// as the JavaScript client).
+// (Pusher's REST API under /apps/{id}/, /healthz, /readyz, and mounted
+// handlers such as the JavaScript client), plain or over TLS.
 //
 // Who talks to whom:
 //
 //	client ──gws read goroutine──► wsHandler.OnMessage ──ClientFrame──► connection actor
-//	connection / channel actors ──Outbound.Send/SendShared──► socket queue ──writer goroutine (writev)──► client
-//	backend ──HTTP──► apiHandler ──Broker.Request──► HTTP adapter actor ──► app actor
+//	connection / channel actors ──Outbound.Send/SendShared──► socket ──in place (idle socket) or queue + writer goroutine (writev)──► client
+//	backend ──HTTP──► apiHandler ──Broker.Trigger/Post/Channels/Channel/Users/TerminateUser──► HTTP adapter actor ──► app actor
 //
 // transport never touches actor state: it only sends messages (through
 // actors.Broker) and implements actors.Outbound and actors.Fanout.
 //
+// Lifecycle: Listen opens the listeners before the broker is handed over
+// (Serve): /healthz answers 200 at once, /readyz 503, and every other path
+// (WebSocket upgrades, the API, mounts) 503 with a JSON body. Serve makes
+// them ready. Drain turns /readyz back to 503, stops the WebSocket
+// listener, closes every socket with 4200 so clients reconnect at once
+// and waits for the read loops, while the API listener keeps answering
+// /healthz; Shutdown then closes the listeners. A program that embeds
+// Herald may open neither listener and serve Handler (the WebSocket
+// endpoint) and APIHandler on its own http.Server: the readiness gate,
+// Drain and the limits are the same.
+//
+// TLS: a listener with TLSFiles serves wss:// or https:// (HTTP/1.1). Its
+// certificate is read through tls.Config.GetCertificate from an atomic
+// pointer that ReloadCertificates swaps, so a renewed certificate reaches
+// new handshakes without touching open connections. Update swaps the
+// Limits (connection caps, origins, write queue bounds for new sockets,
+// body size) and re-reads the apps' API quotas after a Broker.Reload;
+// both are atomic pointers read by the handlers.
+//
 // Goroutines: gws runs one read goroutine per socket (started here,
 // counted in wsHandler.loops, ended by closing the socket); each socket
-// runs a writer goroutine while its queue holds frames (socket.flush).
-// Server runs one goroutine per listener, ended by Shutdown. Shutdown
-// stops the listeners, closes every socket with 4200 so clients reconnect
-// at once, and waits for the read loops.
+// runs a writer goroutine while its queue holds frames (socket.flush). A
+// frame to an idle plain-TCP socket is written in place, with one
+// non-blocking write on the sender's goroutine (writeInPlace); what the
+// kernel does not take is queued for the writer. Server runs one
+// goroutine per listener, ended by Shutdown.
+//
+// Config restates no default: every value comes from the caller (herald,
+// from config); New refuses a zero where a value is required.
 //
 // Limits, everything a client controls bounded:
 //   - one inbound frame is at most MaxMessageSize bytes (gws closes a
@@ -28,8 +51,8 @@
 //     faster than it is served is slowed by TCP, not cut;
 //   - everything written to a socket (events, errors, pongs, close frames)
 //     goes through its own queue of at most WriteQueue frames and
-//     WriteQueueBytes bytes, written by the socket's writer goroutine in
-//     writevs; past either bound the queue is dropped and the socket
+//     WriteQueueBytes bytes, written in place while the socket is idle,
+//     else by the socket's writer goroutine in writevs; past either bound the queue is dropped and the socket
 //     closed with 4100 (the close frame goes out if the client still
 //     reads; a write blocked for 2 s after the cut, or for 30 s at any
 //     time, ends the connection);
@@ -51,9 +74,11 @@
 // refuses (403, 503); the API handler each request (route pattern,
 // status, duration) and its 429s; a socket cut with 4100 is reported by
 // whoever queued the frame that overflowed. For metrics each socket counts
-// the frames it read and, per writev, the frames and bytes it wrote, in
-// its own atomics; Server.Traffic sums them by app at scrape time (with
-// the totals of the sockets that closed), so a fan-out touches no shared
-// counter. GET /metrics (Config.Metrics) is served on the API listener or
-// on a listener of its own (MetricsListen) with the same timeouts.
+// the frames it read and the frames and bytes it wrote (per writev and per
+// write in place), in its own atomics; Server.Traffic sums them by app at
+// scrape time (with the totals of the sockets that closed), so a fan-out
+// touches no shared counter. GET /metrics (Config.Metrics) is served on
+// the API listener (and APIHandler) or on a plain-HTTP listener of its own
+// (MetricsListen) with the same timeouts and a 4 KiB body limit, from
+// Listen on: the readiness gate does not cover it.
 package transport

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-push/herald/actors"
@@ -17,23 +18,70 @@ import (
 // actor, and writes the answer as JSON. Every error is a JSON body
 // {"error": message, "code": status}.
 type apiHandler struct {
-	broker  *actors.Broker
-	maxBody int64
+	broker  *actors.Broker // set by attach before any request is served
+	maxBody atomic.Int64
 	now     func() time.Time
-	obs     actors.Observer
-	// Per-app quotas (by key; nil: unlimited), immutable after New.
-	events map[string]*rateLimit // max_backend_events_per_second
-	reads  map[string]*rateLimit // max_read_requests_per_second
+	obs     actors.Observer                   // nil: nobody
+	quotas  atomic.Pointer[map[string]*quota] // by app key; replaced whole by attach and setLimits
 }
 
-func newAPIHandler(b *actors.Broker, cfg Config) *apiHandler {
-	h := &apiHandler{broker: b, maxBody: cfg.MaxBodySize, now: time.Now, obs: cfg.Observer,
-		events: map[string]*rateLimit{}, reads: map[string]*rateLimit{}}
-	for _, a := range b.Apps() {
-		h.events[a.Config.Key] = newRateLimit(a.Config.MaxBackendEventsPerSecond)
-		h.reads[a.Config.Key] = newRateLimit(a.Config.MaxReadRequestsPerSecond)
-	}
+// quota is one app's API quotas (a nil limit: unlimited).
+type quota struct {
+	events *rateLimit // max_backend_events_per_second
+	reads  *rateLimit // max_read_requests_per_second
+}
+
+func newAPIHandler(l Limits, obs actors.Observer) *apiHandler {
+	h := &apiHandler{now: time.Now, obs: obs}
+	h.maxBody.Store(l.MaxBodySize)
+	h.quotas.Store(&map[string]*quota{})
 	return h
+}
+
+// attach makes the handler serve b, with its apps' quotas.
+func (h *apiHandler) attach(b *actors.Broker) {
+	h.broker = b
+	h.readQuotas()
+}
+
+// setLimits applies a new body size and reads the apps' quotas again.
+func (h *apiHandler) setLimits(l Limits) {
+	h.maxBody.Store(l.MaxBodySize)
+	if h.broker != nil {
+		h.readQuotas()
+	}
+}
+
+// readQuotas builds the quotas of the broker's current apps, keeping the
+// limiter (and so its state) of an app whose rate is unchanged.
+func (h *apiHandler) readQuotas() {
+	old := *h.quotas.Load()
+	next := make(map[string]*quota, len(h.broker.Apps()))
+	for _, a := range h.broker.Apps() {
+		cfg, q := a.Config(), &quota{}
+		prev := old[cfg.Key]
+		if prev != nil && prev.events.rateIs(cfg.MaxBackendEventsPerSecond) {
+			q.events = prev.events
+		} else {
+			q.events = newRateLimit(cfg.MaxBackendEventsPerSecond)
+		}
+		if prev != nil && prev.reads.rateIs(cfg.MaxReadRequestsPerSecond) {
+			q.reads = prev.reads
+		} else {
+			q.reads = newRateLimit(cfg.MaxReadRequestsPerSecond)
+		}
+		next[cfg.Key] = q
+	}
+	h.quotas.Store(&next)
+}
+
+// quota returns the quotas of the app whose key is key; an app added by a
+// reload that Update has not read yet is unlimited until then.
+func (h *apiHandler) quota(key string) *quota {
+	if q := (*h.quotas.Load())[key]; q != nil {
+		return q
+	}
+	return &quota{}
 }
 
 // errRate answers a request over an app's quota (its configuration key).
@@ -140,15 +188,15 @@ func (h *apiHandler) serve(r *http.Request, call *apiCall) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := pusher.VerifyREST(app.Config.Secret, r.Method, signPath, r.URL.Query(), body, h.now()); err != nil {
+	if err := pusher.VerifyREST(app.Config().Secret, r.Method, signPath, r.URL.Query(), body, h.now()); err != nil {
 		return nil, fail(http.StatusUnauthorized, err.Error())
 	}
-	key := app.Config.Key
+	key := app.Key()
 	read := func() error {
 		if err := method(r, http.MethodGet); err != nil {
 			return err
 		}
-		if !h.reads[key].take(1, h.now()) {
+		if !h.quota(key).reads.take(1, h.now()) {
 			return errRate(actors.QuotaReadRequests)
 		}
 		return nil
@@ -199,11 +247,12 @@ func (h *apiHandler) readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
+	maxBody := h.maxBody.Load()
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return nil, fail(http.StatusBadRequest, "cannot read the request body")
 	}
-	if int64(len(body)) > h.maxBody {
+	if int64(len(body)) > maxBody {
 		return nil, fail(http.StatusRequestEntityTooLarge, "request body too large")
 	}
 	return body, nil
@@ -330,7 +379,7 @@ func (h *apiHandler) trigger(key string, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !h.events[key].take(len(ev.Channels), h.now()) {
+	if !h.quota(key).events.take(len(ev.Channels), h.now()) {
 		return nil, errRate(actors.QuotaBackendEvents)
 	}
 	req := &actors.TriggerRequest{App: key, Events: []actors.TriggerEvent{ev}}
@@ -339,11 +388,11 @@ func (h *apiHandler) trigger(key string, body []byte) (any, error) {
 		h.broker.Post(req)
 		return struct{}{}, nil
 	}
-	res, err := h.ask(req)
+	res, err := h.broker.Trigger(req)
 	if err != nil {
-		return nil, err
+		return nil, brokerError(err)
 	}
-	return map[string]any{"channels": infoMap(res.(*actors.TriggerResponse).Channels[0], ev.Info)}, nil
+	return map[string]any{"channels": infoMap(res.Channels[0], ev.Info)}, nil
 }
 
 func (h *apiHandler) batch(key string, body []byte) (any, error) {
@@ -369,18 +418,17 @@ func (h *apiHandler) batch(key string, body []byte) (any, error) {
 		wantInfo = wantInfo || len(ev.Info) > 0
 		req.Events = append(req.Events, ev)
 	}
-	if !h.events[key].take(len(req.Events), h.now()) {
+	if !h.quota(key).events.take(len(req.Events), h.now()) {
 		return nil, errRate(actors.QuotaBackendEvents)
 	}
 	if !wantInfo {
 		h.broker.Post(req)
 		return struct{}{}, nil
 	}
-	res, err := h.ask(req)
+	tr, err := h.broker.Trigger(req)
 	if err != nil {
-		return nil, err
+		return nil, brokerError(err)
 	}
-	tr := res.(*actors.TriggerResponse)
 	out := make([]map[string]any, len(req.Events))
 	for i, ev := range req.Events {
 		out[i] = map[string]any{}
@@ -405,33 +453,35 @@ func (h *apiHandler) channels(key string, r *http.Request) (any, error) {
 			return nil, fail(http.StatusBadRequest, "info=user_count needs filter_by_prefix=presence-")
 		}
 	}
-	res, err := h.ask(&actors.ChannelsRequest{App: key, Prefix: prefix})
+	res, err := h.broker.Channels(&actors.ChannelsRequest{App: key, Prefix: prefix})
 	if err != nil {
-		return nil, err
+		return nil, brokerError(err)
 	}
-	return map[string]any{"channels": infoMap(res.(*actors.ChannelsResponse).Channels, info)}, nil
+	return map[string]any{"channels": infoMap(res.Channels, info)}, nil
 }
 
 func (h *apiHandler) channel(key, name string, r *http.Request) (any, error) {
 	if !pusher.ValidServerChannel(name) {
 		return nil, fail(http.StatusBadRequest, "invalid channel name")
 	}
-	info, err := parseInfo(r.URL.Query().Get("info"), "user_count", "subscription_count", "cache")
+	info, err := parseInfo(r.URL.Query().Get("info"), "user_count", "subscription_count", "cache", "history")
 	if err != nil {
 		return nil, err
 	}
-	res, err := h.ask(&actors.ChannelRequest{App: key, Channel: name})
+	cr, err := h.broker.Channel(&actors.ChannelRequest{App: key, Channel: name})
 	if err != nil {
-		return nil, err
+		return nil, brokerError(err)
 	}
-	cr := res.(*actors.ChannelResponse)
 	out := map[string]any{"occupied": cr.Info.Occupied}
 	for k, v := range infoAttrs(name, cr.Info, info) {
 		out[k] = v
 	}
 	for _, a := range info {
-		if a == "cache" && cr.Cache != nil {
+		switch {
+		case a == "cache" && cr.Cache != nil:
 			out["cache"] = map[string]any{"event": cr.Cache.Event, "data": cr.Cache.Data, "ttl": int(cr.Cache.TTL.Seconds())}
+		case a == "history" && cr.History != nil: // a channel with history (docs/recovery.md)
+			out["history"] = map[string]any{"epoch": cr.History.Epoch, "offset": cr.History.Offset, "events": cr.History.Events}
 		}
 	}
 	return out, nil
@@ -441,8 +491,8 @@ func (h *apiHandler) terminate(key, userID string) (any, error) {
 	if !pusher.ValidChannelName(userID) {
 		return nil, fail(http.StatusBadRequest, "invalid user id")
 	}
-	if _, err := h.ask(&actors.TerminateUserRequest{App: key, UserID: userID}); err != nil {
-		return nil, err
+	if _, err := h.broker.TerminateUser(&actors.TerminateUserRequest{App: key, UserID: userID}); err != nil {
+		return nil, brokerError(err)
 	}
 	return struct{}{}, nil
 }
@@ -451,11 +501,11 @@ func (h *apiHandler) users(key, name string) (any, error) {
 	if pusher.Kind(name) != pusher.Presence || !pusher.ValidChannelName(name) {
 		return nil, fail(http.StatusBadRequest, "users are listed for presence channels only")
 	}
-	res, err := h.ask(&actors.UsersRequest{App: key, Channel: name})
+	res, err := h.broker.Users(&actors.UsersRequest{App: key, Channel: name})
 	if err != nil {
-		return nil, err
+		return nil, brokerError(err)
 	}
-	ids := res.(*actors.UsersResponse).IDs
+	ids := res.IDs
 	users := make([]map[string]string, len(ids))
 	for i, id := range ids {
 		users[i] = map[string]string{"id": id}
@@ -463,19 +513,17 @@ func (h *apiHandler) users(key, name string) (any, error) {
 	return map[string]any{"users": users}, nil
 }
 
-// ask sends a query through the broker's HTTP adapter actor.
-func (h *apiHandler) ask(msg any) (any, error) {
-	res, err := h.broker.Request(msg)
-	if err != nil {
-		return nil, fail(http.StatusServiceUnavailable, "the broker did not answer in time")
+// brokerError is the answer to a query the broker did not answer: 503
+// when it did not in time, 404 for an app removed meanwhile; anything
+// else is an internal error.
+func brokerError(err error) error {
+	switch {
+	case errors.Is(err, actors.ErrNoAnswer):
+		return fail(http.StatusServiceUnavailable, "the broker did not answer in time")
+	case errors.Is(err, actors.ErrUnknownApp):
+		return fail(http.StatusNotFound, "unknown app")
 	}
-	if err, ok := res.(error); ok {
-		if errors.Is(err, actors.ErrUnknownApp) {
-			return nil, fail(http.StatusNotFound, "unknown app")
-		}
-		return nil, err
-	}
-	return res, nil
+	return err
 }
 
 // infoAttrs returns the requested attributes of one channel: user_count

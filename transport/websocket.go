@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,17 +24,14 @@ import (
 // order the client sent them. Every callback recovers from a panic, which
 // then costs that socket only.
 type wsHandler struct {
-	broker   *actors.Broker
+	broker   *actors.Broker // set by Server.Serve before any upgrade is served
 	upgrader *gws.Upgrader
 	log      *slog.Logger
 	warn     *warnLimiter
-	origins  []string
-	idle     time.Duration // read deadline: activity + pong timeouts + slack
-	seq      atomic.Uint64 // socket id sequence
-	limits   writeLimits
-	maxConns int // process-wide cap on open sockets (0: none)
-	maxPerIP int // cap on open sockets per remote IP (0: none)
-	obs      actors.Observer
+	idle     time.Duration          // read deadline: activity + pong timeouts + slack
+	seq      atomic.Uint64          // socket id sequence
+	live     atomic.Pointer[wsLive] // replaced whole by setLimits
+	obs      actors.Observer        // nil: nobody
 
 	mu       sync.Mutex // guards sockets, admitted, byIP, closing and gone
 	closing  bool       // closeAll has begun: no new socket is served
@@ -49,12 +47,19 @@ type wsHandler struct {
 	testHook func(callback string)
 }
 
-func newWSHandler(b *actors.Broker, cfg Config, log *slog.Logger) *wsHandler {
-	h := &wsHandler{broker: b, log: log, warn: newWarnLimiter(log), origins: cfg.AllowedOrigins,
+// wsLive are the handler's limits that Server.Update changes.
+type wsLive struct {
+	origins  []string
+	maxConns int          // process-wide cap on open sockets (0: none)
+	maxPerIP int          // cap on open sockets per remote IP (0: none)
+	write    *writeLimits // given to each new socket, which keeps it
+}
+
+func newWSHandler(cfg Config, log *slog.Logger) *wsHandler {
+	h := &wsHandler{log: log, warn: newWarnLimiter(log),
 		sockets: make(map[*socket]struct{}), byIP: make(map[string]int), gone: make(map[string]*Traffic),
-		idle:     cfg.ActivityTimeout + cfg.PongTimeout + 10*time.Second,
-		maxConns: cfg.MaxConnections, maxPerIP: cfg.MaxConnectionsPerIP, obs: cfg.Observer}
-	h.limits = writeLimits{frames: cfg.WriteQueue, bytes: cfg.WriteQueueBytes, onOverflow: h.overflowed}
+		idle: cfg.ActivityTimeout + cfg.PongTimeout + 10*time.Second, obs: cfg.Observer}
+	h.setLimits(cfg.Limits)
 	h.upgrader = gws.NewUpgrader(h, &gws.ServerOption{
 		ReadMaxPayloadSize: cfg.MaxMessageSize,
 		ReadBufferSize:     cfg.ReadBufferSize,
@@ -64,6 +69,13 @@ func newWSHandler(b *actors.Broker, cfg Config, log *slog.Logger) *wsHandler {
 		NewSession:         func() gws.SessionStorage { return &slot{} },
 	})
 	return h
+}
+
+// setLimits makes l the limits of the next upgrades and sockets.
+func (h *wsHandler) setLimits(l Limits) {
+	h.live.Store(&wsLive{origins: l.AllowedOrigins, maxConns: l.MaxConnections, maxPerIP: l.MaxConnectionsPerIP,
+		write: &writeLimits{frames: l.WriteQueue, bytes: l.WriteQueueBytes,
+			onOverflow: h.overflowed}})
 }
 
 // appKey finds the key in ".../app/{key}[/...]": any prefix works, so the
@@ -86,14 +98,15 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pusher.WriteError(w, http.StatusNotFound, "not found: connect to /app/{app_key}")
 		return
 	}
-	if !h.originAllowed(r.Header.Get("Origin")) {
+	live := h.live.Load()
+	if !live.originAllowed(r.Header.Get("Origin")) {
 		h.warn.note("websocket: upgrade refused, origin not allowed", "origin")
 		pusher.WriteError(w, http.StatusForbidden, "origin not allowed")
 		h.refused(key, r.RemoteAddr, http.StatusForbidden, "origin not allowed")
 		return
 	}
 	ip := remoteIP(r.RemoteAddr)
-	if cause := h.admit(ip); cause != "" {
+	if cause := h.admit(live, ip); cause != "" {
 		h.warn.note("websocket: upgrade refused, "+cause, cause)
 		pusher.WriteError(w, http.StatusServiceUnavailable, "too many connections ("+cause+"): try again later")
 		h.refused(key, r.RemoteAddr, http.StatusServiceUnavailable, cause)
@@ -104,7 +117,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.release(ip)
 		return // gws has answered the request
 	}
-	s := newSocket(conn, &h.limits)
+	s := newSocket(conn, live.write)
 	s.ip, s.remote = ip, r.RemoteAddr
 	if app, found := h.broker.App(key); found {
 		s.app = app
@@ -135,13 +148,13 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // admit counts a new socket of ip, or names the cap it would pass (by its
 // configuration key).
-func (h *wsHandler) admit(ip string) (cause string) {
+func (h *wsHandler) admit(live *wsLive, ip string) (cause string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
-	case h.maxConns > 0 && h.admitted >= h.maxConns:
+	case live.maxConns > 0 && h.admitted >= live.maxConns:
 		return actors.QuotaConnections
-	case h.maxPerIP > 0 && h.byIP[ip] >= h.maxPerIP:
+	case live.maxPerIP > 0 && h.byIP[ip] >= live.maxPerIP:
 		return actors.QuotaConnectionsPerIP
 	}
 	h.admitted++
@@ -164,11 +177,11 @@ func (h *wsHandler) release(ip string) {
 // originAllowed: a browser's Origin must be on the list (when there is
 // one); clients that send no Origin (server SDKs, pusher-js under Node,
 // mobile SDKs) are not browsers and are let through.
-func (h *wsHandler) originAllowed(origin string) bool {
-	if len(h.origins) == 0 || origin == "" {
+func (l *wsLive) originAllowed(origin string) bool {
+	if len(l.origins) == 0 || origin == "" {
 		return true
 	}
-	for _, o := range h.origins {
+	for _, o := range l.origins {
 		if o == "*" || strings.EqualFold(o, origin) {
 			return true
 		}
@@ -309,7 +322,7 @@ func (h *wsHandler) OnClose(c *gws.Conn, err error) {
 	h.release(s.ip)
 	h.hook("OnClose")
 	if s.pid != nil {
-		h.broker.Tell(s.pid, &actors.SocketClosed{From: s})
+		h.broker.SocketClosed(s.pid, &actors.SocketClosed{From: s})
 		if code == 0 {
 			code = closeCodeOf(err)
 		}
@@ -351,7 +364,7 @@ func (h *wsHandler) activity(c *gws.Conn) {
 	_ = c.SetReadDeadline(now.Add(h.idle))
 	if s := sock(c); s.pid != nil && now.Sub(s.activitySent) >= time.Second {
 		s.activitySent = now
-		h.broker.Tell(s.pid, &actors.Activity{From: s})
+		h.broker.Activity(s.pid, &actors.Activity{From: s})
 	}
 }
 
@@ -370,22 +383,23 @@ func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 	}
 	if msg.Opcode != gws.OpcodeText {
 		s.received.Add(1)
-		h.broker.Tell(s.pid, &actors.BadFrame{Reason: "binary frames are not supported", From: s})
+		h.broker.BadFrame(s.pid, &actors.BadFrame{Reason: "binary frames are not supported", From: s})
 		return
 	}
 	s.received.Add(1)
 	raw := append([]byte(nil), msg.Bytes()...)
 	s.admitFrame(len(raw))
-	h.broker.Tell(s.pid, &actors.ClientFrame{Raw: raw, Ack: s.ack, From: s})
+	h.broker.ClientFrame(s.pid, &actors.ClientFrame{Raw: raw, Ack: s.ack, From: s})
 	s.waitInbound()
 	_ = c.SetReadDeadline(time.Now().Add(h.idle))
 }
 
 // closeAll closes every socket with code and waits for their read loops to
-// end, or for the deadline.
-func (h *wsHandler) closeAll(code pusher.CloseCode, reason string, deadline time.Time) {
+// end, or for ctx. It returns how many sockets it closed.
+func (h *wsHandler) closeAll(ctx context.Context, code pusher.CloseCode, reason string) int {
 	h.mu.Lock()
 	h.closing = true
+	n := len(h.sockets)
 	for s := range h.sockets {
 		s.Close(code, reason)
 	}
@@ -397,8 +411,9 @@ func (h *wsHandler) closeAll(code pusher.CloseCode, reason string, deadline time
 	}()
 	select {
 	case <-done:
-	case <-time.After(time.Until(deadline)):
+	case <-ctx.Done():
 	}
+	return n
 }
 
 // Traffic counts an app's WebSocket frames since the server started.

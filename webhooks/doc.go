@@ -36,7 +36,7 @@
 //
 // # Formats
 //
-// Endpoint.Format "pusher" (the default) sends Pusher's events:
+// Endpoint.Format "pusher" sends Pusher's events:
 // channel_occupied, channel_vacated, member_added, member_removed,
 // client_event (channel, event, data, socket_id, and user_id on presence
 // channels), cache_miss, subscription_count. "webman" sends webman/push's:
@@ -70,10 +70,13 @@
 //
 // Config.Observer is told of each request delivered (status, duration,
 // events), each failed attempt that will be retried, and the events
-// dropped (retries exhausted, queue full, pending at stop);
+// dropped (retries exhausted, queue full, pending at stop, unencodable),
+// from the actor and its senders, each naming the app by Config.App;
 // Config.QueueDepth of the events queued or in flight whenever that
-// changes. Log lines name the component and the app once (the actor adds
-// them; a Logger given in Config should not).
+// changes, from the actor's turns. Log lines name the component and the
+// app once (the actor adds them; a Logger given in Config should not).
+// Herald gives an actor that a reload makes the same Observer and a
+// QueueDepth of its own on the same gauge.
 //
 // Verify and Parse are the receiving side, for Go backends and tests.
 //
@@ -81,7 +84,9 @@
 //
 // Herald.Shutdown (package herald, herald.go: stopHooks), once the
 // listeners and the app actors have stopped, sends each webhook actor a
-// *FlushRequest{Deadline} with RequestFuture, then stops it. The request
+// *FlushRequest{Deadline} with RequestFuture, then stops it; Herald.Reload
+// does the same, in the background, to an actor it replaces with one of
+// new settings (the new one takes the events from then on). The request
 // releases every held event, sends every queue without waiting for batch
 // windows, and is answered *FlushResponse{Pending} when all is delivered
 // or the deadline passed. Stopping the actor (Stop, Poison) cancels a

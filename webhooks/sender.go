@@ -90,7 +90,7 @@ func (s *sender) deliver(ctx context.Context, b *batch) bool {
 			s.drop(b, attempt, "actor stopped", err) // the actor observes what it discards
 			return false
 		}
-		if s.retryFor < 0 || s.clock.Now().Add(wait).Sub(first) > s.retryFor {
+		if s.retryFor <= 0 || s.clock.Now().Add(wait).Sub(first) > s.retryFor {
 			s.drop(b, attempt, "retry time exhausted", err)
 			s.observe(actors.ObservedWebhookFailed, status, took, b.events, actors.WebhookDroppedRetries)
 			return false

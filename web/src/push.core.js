@@ -9,6 +9,14 @@
 // members, error and subscription-error events, state_change on every
 // transition, channel()/allChannels() that work, bind/unbind aliases.
 // Plain ES5-level syntax on purpose, so that old webviews run it unbuilt.
+//
+// Recovery (Herald's channel history, docs/recovery.md): on a channel with
+// history every event carries its offset and subscription_succeeded the
+// stream's epoch; the channel remembers both and, when it subscribes again
+// after a reconnect, asks for what it missed. It then emits 'recovered'
+// (the missed events follow, in order) or 'recovery_failed' (nothing was
+// replayed: re-fetch the state), and 'recovery_failed' also when the
+// server resets the channel's history while connected.
 
 var VERSION = '1.0.0';
 
@@ -367,6 +375,11 @@ function Channel(push, name) {
   this.subscriptionCount = null;
   this.queue = [];
   this.removed = false;
+  // The channel's place in its stream, on a channel with history: null
+  // until the server names one.
+  this.epoch = null;
+  this.offset = null;
+  this.recovering = false;
   if (isPresence(name)) {
     this.members = new Members();
   }
@@ -393,7 +406,7 @@ Channel.prototype.processSubscribe = function () {
   this.subscribed = false;
   this.subscriptionPending = true;
   if (!needsAuth(name)) {
-    this.connection.send({ event: 'pusher:subscribe', data: { channel: name } });
+    this.connection.send({ event: 'pusher:subscribe', data: this.withRecover({ channel: name }) });
     return;
   }
   push.authorize(name, socketId, function (err, auth) {
@@ -423,8 +436,37 @@ Channel.prototype.processSubscribe = function () {
       }
     }
     data.channel = name;
-    self.connection.send({ event: 'pusher:subscribe', data: data });
+    self.connection.send({ event: 'pusher:subscribe', data: self.withRecover(data) });
   });
+};
+
+// withRecover adds the channel's place in its stream to a subscribe, if it
+// has one: the server then answers with what was missed since.
+Channel.prototype.withRecover = function (data) {
+  this.recovering = this.epoch !== null;
+  if (this.recovering) {
+    data.recover = { epoch: this.epoch, offset: this.offset };
+  }
+  return data;
+};
+
+// onSubscribed takes the stream's position from subscription_succeeded and
+// returns the recovery's outcome to emit, if the subscribe asked for one.
+Channel.prototype.onSubscribed = function (frame) {
+  var asked = this.recovering;
+  var from = this.offset;
+  this.recovering = false;
+  if (typeof frame.epoch !== 'string' || typeof frame.offset !== 'number') {
+    this.epoch = this.offset = null;
+    return asked ? { event: 'recovery_failed', data: { epoch: null, offset: null } } : null;
+  }
+  if (asked && frame.recovered === true && frame.epoch === this.epoch) {
+    // The missed events follow; each moves the offset on.
+    return { event: 'recovered', data: { epoch: frame.epoch, offset: frame.offset, missed: Math.max(0, frame.offset - from) } };
+  }
+  this.epoch = frame.epoch;
+  this.offset = frame.offset;
+  return asked ? { event: 'recovery_failed', data: { epoch: frame.epoch, offset: frame.offset } } : null;
 };
 
 Channel.prototype.processQueue = function () {
@@ -464,19 +506,34 @@ Channel.prototype.disconnected = function () {
   }
 };
 
-Channel.prototype.handle = function (event, data, meta) {
+// handle takes one frame of the channel: event, its decoded data, the meta
+// passed to handlers, and the frame itself (for the history fields).
+Channel.prototype.handle = function (event, data, meta, frame) {
   var member;
+  var outcome;
   switch (event) {
     case 'pusher_internal:subscription_succeeded':
       this.subscribed = true;
       this.subscriptionPending = false;
+      outcome = this.onSubscribed(frame || {});
       if (this.members) {
         this.members.onSubscription(data);
       }
       this.processQueue();
       this.emit('pusher:subscription_succeeded', this.members || data);
+      if (outcome) {
+        this.emit(outcome.event, outcome.data);
+      }
+      return;
+    case 'pusher_internal:history_reset':
+      if (frame && typeof frame.epoch === 'string' && typeof frame.offset === 'number') {
+        this.epoch = frame.epoch;
+        this.offset = frame.offset;
+        this.emit('recovery_failed', { epoch: frame.epoch, offset: frame.offset });
+      }
       return;
     case 'pusher:subscription_error':
+      this.recovering = false;
       this.subscribed = false;
       this.subscriptionPending = false;
       this.emit('pusher:subscription_error', normalizeSubscriptionError(data));
@@ -504,6 +561,12 @@ Channel.prototype.handle = function (event, data, meta) {
   }
   if (event.indexOf('pusher_internal:') === 0) {
     return;
+  }
+  if (frame && typeof frame.offset === 'number' && this.epoch !== null) {
+    meta.offset = frame.offset;
+    if (frame.offset > this.offset) {
+      this.offset = frame.offset;
+    }
   }
   this.emit(event, data, meta);
 };
@@ -829,7 +892,7 @@ Push.prototype.handleFrame = function (raw) {
   if (frame.user_id != null) {
     meta.user_id = frame.user_id;
   }
-  channel.handle(event, data, meta);
+  channel.handle(event, data, meta, frame);
 };
 
 Push.prototype.authorize = function (name, socketId, callback) {

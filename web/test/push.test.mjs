@@ -455,6 +455,75 @@ for (const file of ['push.js', 'push-vue.js']) {
       assert.equal(priv.subscribed, false);
     });
 
+    test('recovery: remembers epoch and offset, re-subscribes with them, emits recovered then the missed events', () => {
+      const { Push, sockets, requests, clock } = load(file);
+      const push = new Push(opts);
+      const ch = push.subscribe('news');
+      const priv = push.subscribe('private-p');
+      const seen = [];
+      ch.bind_global((event, data, meta) => seen.push([event, data, meta && meta.offset]));
+      sockets[0].establish('1.1');
+      same(sockets[0].frames()[0], { event: 'pusher:subscribe', data: { channel: 'news' } }, 'no recover on the first subscribe');
+      requests[0].respond(200, { auth: 'k:1' });
+      sockets[0].receive({ event: 'pusher_internal:subscription_succeeded', channel: 'news', data: '{}', epoch: 'e1', offset: 40 });
+      sockets[0].receive({ event: 'pusher_internal:subscription_succeeded', channel: 'private-p', data: '{}' });
+      sockets[0].receive({ event: 'tick', channel: 'news', data: '"a"', offset: 41 });
+      same([ch.epoch, ch.offset], ['e1', 41]);
+      same([priv.epoch, priv.offset], [null, null], 'a channel without history has no position');
+      sockets[0].serverClose(1006);
+      clock.tick(1);
+      const ws = sockets[1];
+      ws.establish('2.2');
+      same(ws.frames()[0], { event: 'pusher:subscribe', data: { channel: 'news', recover: { epoch: 'e1', offset: 41 } } });
+      requests[1].respond(200, { auth: 'k:2' });
+      same(lastFrame(ws), { event: 'pusher:subscribe', data: { auth: 'k:2', channel: 'private-p' } }, 'nothing to recover there');
+      ws.receive({ event: 'pusher_internal:subscription_succeeded', channel: 'news', data: '{}', epoch: 'e1', offset: 43, recovered: true });
+      ws.receive({ event: 'tick', channel: 'news', data: '"b"', offset: 42 });
+      ws.receive({ event: 'tick', channel: 'news', data: '"c"', offset: 43 });
+      same(seen.slice(1), [
+        ['tick', 'a', 41],
+        ['pusher:subscription_succeeded', {}, null],
+        ['recovered', { epoch: 'e1', offset: 43, missed: 2 }, null],
+        ['tick', 'b', 42],
+        ['tick', 'c', 43],
+      ]);
+      same([ch.epoch, ch.offset], ['e1', 43]);
+    });
+
+    test('recovery: recovery_failed when the server cannot, and on a history reset', () => {
+      const { Push, sockets, clock } = load(file);
+      const push = new Push(opts);
+      const ch = push.subscribe('news');
+      const failed = [];
+      ch.on('recovery_failed', (d) => failed.push(d));
+      ch.on('recovered', () => failed.push('recovered?'));
+      sockets[0].establish('1.1');
+      sockets[0].receive({ event: 'pusher_internal:subscription_succeeded', channel: 'news', data: '{}', epoch: 'e1', offset: 5 });
+      sockets[0].serverClose(4200);
+      clock.tick(1);
+      sockets[1].establish('2.2');
+      same(sockets[1].frames()[0].data.recover, { epoch: 'e1', offset: 5 });
+      sockets[1].receive({ event: 'pusher_internal:subscription_succeeded', channel: 'news', data: '{}', epoch: 'e2', offset: 0, recovered: false });
+      same(failed, [{ epoch: 'e2', offset: 0 }]);
+      same([ch.epoch, ch.offset], ['e2', 0], 'it goes on from the new position');
+      // The server resets the history of a connected channel.
+      sockets[1].receive({ event: 'pusher_internal:history_reset', channel: 'news', data: '{}', epoch: 'e3', offset: 7, recovered: false });
+      same(failed[1], { epoch: 'e3', offset: 7 });
+      same([ch.epoch, ch.offset], ['e3', 7]);
+      // History turned off: recovery_failed, and no position any more.
+      sockets[1].serverClose(1006);
+      clock.tick(1);
+      sockets[2].establish('3.3');
+      sockets[2].receive({ event: 'pusher_internal:subscription_succeeded', channel: 'news', data: '{}' });
+      same(failed[2], { epoch: null, offset: null });
+      clock.tick(1);
+      sockets[2].serverClose(1006);
+      clock.tick(1);
+      sockets[3].establish('4.4');
+      same(sockets[3].frames()[0], { event: 'pusher:subscribe', data: { channel: 'news' } });
+      assert.equal(failed.length, 3);
+    });
+
     test('disconnect() stops for good; connect() comes back', () => {
       const { Push, sockets, clock } = load(file);
       const push = new Push(opts);
@@ -518,6 +587,25 @@ describe('push-uniapp.js', () => {
     push.subscribe('private-v').on('pusher:subscription_error', (e) => errs.push(e));
     uni.requests[1].fail({ errMsg: 'request:fail' });
     same(errs, [{ type: 'AuthError', error: 'request:fail', status: null }]);
+  });
+
+  test('recovers a channel after a reconnect', () => {
+    const uni = makeUni();
+    const { Push, clock } = load('push-uniapp.js', { uni });
+    const push = new Push(opts);
+    const ch = push.subscribe('news');
+    const got = [];
+    ch.on('recovered', (d) => got.push(d));
+    ch.on('m', (d) => got.push(d));
+    uni.tasks[0].establish('1.1');
+    uni.tasks[0].receive({ event: 'pusher_internal:subscription_succeeded', channel: 'news', data: '{}', epoch: 'e1', offset: 1 });
+    uni.tasks[0].h.close({ code: 1006 });
+    clock.tick(1);
+    uni.tasks[1].establish('2.2');
+    same(uni.tasks[1].frames().pop(), { event: 'pusher:subscribe', data: { channel: 'news', recover: { epoch: 'e1', offset: 1 } } });
+    uni.tasks[1].receive({ event: 'pusher_internal:subscription_succeeded', channel: 'news', data: '{}', epoch: 'e1', offset: 2, recovered: true });
+    uni.tasks[1].receive({ event: 'm', channel: 'news', data: '2', offset: 2 });
+    same(got, [{ epoch: 'e1', offset: 2, missed: 1 }, 2]);
   });
 
   test('reconnect schedule, and network recovery retries at once', () => {
