@@ -15,6 +15,9 @@ type Config struct {
 	// Cluster makes this process one node of a cluster; the default is a
 	// single node.
 	Cluster Cluster `koanf:"cluster"`
+	// Dashboard serves the live dashboard at /dashboard/ on the API
+	// listener; off by default.
+	Dashboard Dashboard `koanf:"dashboard"`
 	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 	// Apps lists the applications Herald serves. A list from a later
@@ -134,6 +137,20 @@ type Cluster struct {
 	// from Listen. Default "" (Listen's).
 	Advertise string `koanf:"advertise"`
 }
+
+// Dashboard configures the live dashboard and debug console at
+// /dashboard/ on the API listener.
+type Dashboard struct {
+	// Token is the bearer token the dashboard's data requires. Empty (the
+	// default) turns the dashboard off, except in dev mode, where Herald
+	// makes a random token at start and logs the dashboard's URL with it.
+	// It is a credential: never printed, never logged. At least
+	// MinDashboardTokenLength characters, printable ASCII without spaces.
+	Token string `koanf:"token"`
+}
+
+// MinDashboardTokenLength is the shortest dashboard.token accepted.
+const MinDashboardTokenLength = 16
 
 // Cluster providers.
 const (

@@ -6,8 +6,9 @@
 // timeouts, frame and buffer sizes, allowed origins), the REST API server
 // (api.*: listen address, body size, HTTP timeouts), the log (log.level,
 // log.format), webhook delivery (webhooks.*: debounce, batching, timeout,
-// retries, queue size), shutdown_timeout, and the apps: their credentials,
-// features, limits and webhooks. The fields of Config document every key,
+// retries, queue size), clustering (cluster.*), the dashboard
+// (dashboard.token, a credential that is never printed), shutdown_timeout,
+// and the apps: their credentials, features, limits and webhooks. The fields of Config document every key,
 // its default and its range; Default returns the defaults.
 //
 // # Sources and precedence
