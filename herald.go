@@ -8,9 +8,10 @@
 //	...
 //	err = h.Shutdown(ctx)
 //
-// New wires the layers (config → webhooks, transport → actors → pusher):
-// one webhook actor per app that has webhooks, the app and HTTP adapter
-// actors, and the two listeners.
+// New wires the layers (config → webhooks, transport, dashboard → actors
+// → pusher): one webhook actor per app that has webhooks, the app and HTTP
+// adapter actors, the two listeners and, when it is on (dashboard.token,
+// or dev mode), the dashboard's hub and handler (dashboard.go).
 package herald
 
 import (
@@ -22,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +31,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/herald-push/herald/actors"
 	"github.com/herald-push/herald/config"
+	"github.com/herald-push/herald/dashboard"
 	"github.com/herald-push/herald/transport"
 	"github.com/herald-push/herald/web"
 	"github.com/herald-push/herald/webhooks"
@@ -46,7 +49,7 @@ type Options struct {
 	// The JavaScript client is always served (/push.js and webman's
 	// /plugin/webman/push/push.js), and a home page at / that answers any
 	// other unknown path with a JSON 404; in dev mode so is the demo at
-	// /demo/.
+	// /demo/, and the dashboard at /dashboard/ when it is on.
 	Mounts map[string]http.Handler
 	// Observers are told of what happens in the broker (connections,
 	// subscriptions, API requests, publishes, client events, webhook
@@ -64,6 +67,9 @@ type Herald struct {
 	hooks     []*actor.PID
 	broker    *actors.Broker
 	server    *transport.Server
+	dash      *dashboard.Hub // nil when the dashboard is off
+	dashToken string         // the dashboard's token, never logged unless generated
+	dashMade  bool           // dashToken was generated (dev mode), so its URL is logged
 	stopOnce  sync.Once
 	stopErr   error
 }
@@ -74,9 +80,14 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		return nil, err
 	}
 	h := &Herald{cfg: cfg, log: opts.Logger, system: opts.System}
+	observers := opts.Observers
+	if h.dashToken, h.dashMade = dashboardToken(cfg); h.dashToken != "" {
+		h.dash = dashboard.NewHub(dashboard.HubConfig{})
+		observers = append(slices.Clip(observers), h.dash)
+	}
 	var observer actors.Observer
-	if len(opts.Observers) > 0 {
-		observer = actors.Observers(opts.Observers)
+	if len(observers) > 0 {
+		observer = actors.Observers(observers)
 	}
 	if h.log == nil {
 		h.log = NewLogger(cfg.Log, nil)
@@ -130,7 +141,10 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		return nil, err
 	}
 	h.broker = b
-	mounts := map[string]http.Handler{"/": homePage(cfg)}
+	mounts := map[string]http.Handler{"/": homePage(cfg, h.dash != nil)}
+	if h.dash != nil {
+		mounts["/dashboard/"] = dashboard.NewHandler(h.dash, dashboard.Config{Token: h.dashToken, Broker: b, Page: web.DashboardHandler()})
+	}
 	client := web.ClientHandler()
 	for _, p := range web.ClientPaths() {
 		mounts[p] = client
@@ -219,6 +233,7 @@ func (h *Herald) Start() error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	h.log.Info("herald started", "websocket", h.server.WebSocketAddr().String(), "api", h.server.APIAddr().String(), "apps", len(h.cfg.Apps))
+	h.logDashboard()
 	return nil
 }
 
@@ -231,8 +246,9 @@ func (h *Herald) WebSocketAddr() net.Addr { return h.server.WebSocketAddr() }
 // APIAddr is where backends call the HTTP API (after Start).
 func (h *Herald) APIAddr() net.Addr { return h.server.APIAddr() }
 
-// Shutdown stops in order: the listeners stop accepting and every socket
-// is closed with 4200 (clients reconnect at once); the app actors stop
+// Shutdown stops in order: the dashboard's event streams end; the
+// listeners stop accepting and every socket is closed with 4200 (clients
+// reconnect at once); the app actors stop
 // (and with them every connection and channel); pending webhooks are
 // flushed; then the actor system, if New made it. ctx bounds the whole.
 // Calling it again returns the first call's result.
@@ -243,6 +259,9 @@ func (h *Herald) Shutdown(ctx context.Context) error {
 
 func (h *Herald) shutdown(ctx context.Context) error {
 	var errs []error
+	if h.dash != nil {
+		h.dash.Close() // streams never go idle: end them, or Shutdown waits for ctx
+	}
 	if err := h.server.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("listeners: %w", err))
 	}

@@ -1,0 +1,50 @@
+package herald
+
+import (
+	"crypto/rand"
+	"net"
+
+	"github.com/herald-push/herald/config"
+)
+
+// dashboardToken returns the dashboard's token: dashboard.token when set;
+// in dev mode without one, a random token (made true), whose URL Start
+// logs so that the dashboard works out of the box on a developer's
+// machine; otherwise "" (the dashboard is off).
+func dashboardToken(cfg config.Config) (token string, made bool) {
+	if cfg.Dashboard.Token != "" {
+		return cfg.Dashboard.Token, false
+	}
+	if cfg.DevMode {
+		return rand.Text(), true
+	}
+	return "", false
+}
+
+// logDashboard says where the dashboard is. A generated token is in the
+// URL's fragment (the browser keeps it, no server log ever sees it); a
+// configured token is never logged.
+func (h *Herald) logDashboard() {
+	if h.dash == nil {
+		return
+	}
+	url := "http://" + browsable(h.server.APIAddr()) + "/dashboard/"
+	if h.dashMade {
+		h.log.Info("dashboard (dev mode, token made for this run)", "url", url+"#token="+h.dashToken)
+		return
+	}
+	h.log.Info("dashboard enabled (dashboard.token)", "url", url)
+}
+
+// browsable is addr as a browser on this machine reaches it: an
+// unspecified host (0.0.0.0, ::) becomes the loopback address.
+func browsable(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
