@@ -70,7 +70,14 @@ func startServer(t *testing.T) *server {
 	return &server{hub: hub, base: "http://" + ln.Addr().String() + "/dashboard/"}
 }
 
-func get(t *testing.T, url string, header ...string) (*http.Response, string) {
+// reply is a response, read whole.
+type reply struct {
+	StatusCode int
+	Header     http.Header
+}
+
+// get makes a GET with header (name, value, ...) and reads the answer.
+func get(t *testing.T, url string, header ...string) (reply, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	for i := 0; i+1 < len(header); i += 2 {
@@ -82,7 +89,7 @@ func get(t *testing.T, url string, header ...string) (*http.Response, string) {
 	}
 	defer res.Body.Close() //nolint:errcheck // a test's response
 	body, _ := io.ReadAll(res.Body)
-	return res, string(body)
+	return reply{res.StatusCode, res.Header}, string(body)
 }
 
 // Without the token, or with a wrong one, every data endpoint answers 401
@@ -335,6 +342,7 @@ func TestStalledStreamOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer res.Body.Close() //nolint:errcheck // a test's response
 	events := readEvents(res.Body)
 	received, dropped := 0, 0
 	for received+dropped < n {

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -265,7 +266,7 @@ func TestHubStreamLimitsAndClose(t *testing.T) {
 		}
 		subs = append(subs, s)
 	}
-	if _, err := h.subscribe(Filter{}, 0); err != errTooMany {
+	if _, err := h.subscribe(Filter{}, 0); !errors.Is(err, errTooMany) {
 		t.Fatalf("stream %d: err = %v, want errTooMany", maxStreams+1, err)
 	}
 	h.unsubscribe(subs[0])
@@ -279,7 +280,7 @@ func TestHubStreamLimitsAndClose(t *testing.T) {
 	default:
 		t.Fatal("Close did not close done")
 	}
-	if _, err := h.subscribe(Filter{}, 0); err != errClosed {
+	if _, err := h.subscribe(Filter{}, 0); !errors.Is(err, errClosed) {
 		t.Fatalf("after Close: err = %v, want errClosed", err)
 	}
 }

@@ -4,7 +4,10 @@
 // readme_test.go does the same for the README's snippets as pasted
 // (e2e/js/readme): the pusher-js and Node SDK examples against the dev
 // defaults, and the nginx server block in Debian's nginx (/usr/sbin/nginx)
-// with the TLS client settings beside it.
+// with the TLS client settings beside it. dashboard_test.go runs
+// e2e/js/dashboard: the dashboard page in Debian's headless chromium
+// (/usr/bin/chromium, driven by playwright-core) while pusher-js clients
+// and the SDK make the traffic it shows.
 //
 // Setup, once and after every change to e2e/js/package-lock.json:
 //

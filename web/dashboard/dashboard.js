@@ -188,6 +188,7 @@
         tbody.appendChild(tr);
       });
       $('channels-total').textContent = '(' + body.total + ')';
+      setCount('count-channels', body.total);
       $('channels-note').textContent = body.total === 0 ? 'No occupied channel.'
         : body.truncated ? 'The ' + body.channels.length + ' busiest of ' + body.total + '.' : '';
     }, function () { /* shown by the overview's state */ });
@@ -216,6 +217,11 @@
     if (!token) return;
     if (source) source.close();
     setLive('connecting');
+    // What the console shows, for people reading the DOM (and tests).
+    var list = $('console');
+    list.dataset.filterApp = $('filter-app').value;
+    list.dataset.filterChannel = $('filter-channel').value.trim();
+    list.dataset.filterKind = $('filter-kind').value;
     var es = new EventSource(streamURL());
     source = es;
     es.onopen = function () {
@@ -306,7 +312,7 @@
     if (o.method || o.path) more.push(((o.method || '') + ' ' + (o.path || '')).trim());
     if (o.code) more.push('code ' + o.code);
     if (o.count) more.push('×' + o.count);
-    if (o.ms) more.push(o.ms + ' ms');
+    if (o.ms) more.push(o.ms >= 1000 ? (o.ms / 1000).toFixed(1) + ' s' : o.ms + ' ms');
     if (o.detail) more.push(o.detail);
     if (more.length) li.appendChild(span('more', more.join(' · ')));
     list.insertBefore(li, list.firstChild);
