@@ -24,15 +24,6 @@ type appInfo struct {
 	connect  *actor.Props      // the props of every connection actor of the app
 	dispatch actor.PropsOption // runs every actor of the broker on its pool
 	node     *clusterNode      // nil in single-node mode
-	observe  Observer          // nil: nobody
-}
-
-// observed tells the app's observer of o, if it has one.
-func (i *appInfo) observed(o *Observation) {
-	if i.observe != nil {
-		o.App = i.id
-		i.observe.Observe(o)
-	}
 }
 
 // appActor is one app: the parent of its connection and channel actors. It
@@ -326,7 +317,6 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 	now := time.Now()
 	for _, ev := range m.Events {
 		for _, ch := range ev.Channels {
-			a.app.observed(&Observation{At: now, Kind: ObservedPublish, Channel: ch, Event: ev.Name})
 			e := a.channels[ch]
 			kind := pusher.Kind(ch)
 			cache := pusher.IsCache(ch)

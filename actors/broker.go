@@ -163,7 +163,7 @@ func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
 		if id == "" {
 			id = ac.Key
 		}
-		info := &appInfo{cfg: ac, id: id, fanout: cfg.Fanout, hooks: ac.Hooks, system: system, observe: cfg.Observer,
+		info := &appInfo{cfg: ac, id: id, fanout: cfg.Fanout, hooks: ac.Hooks, system: system,
 			log: cfg.Logger.With("app", id), timing: cfg.Timing, dispatch: actor.WithDispatcher(b.pool), node: node}
 		if node != nil {
 			node.apps[ac.Key] = info

@@ -443,7 +443,6 @@ func (a *connectionActor) onClientEvent(ctx actor.Context, f pusher.Frame) {
 		frame := pusher.AppendEvent(make([]byte, 0, len(data)+len(f.Event)+len(f.Channel)+64), f.Event, f.Channel, data, sub.userID)
 		ctx.Send(sub.pid, &PublishClientEvent{Channel: f.Channel, Frame: frame, Sender: ctx.Self(),
 			Event: f.Event, Data: data, SocketID: a.socketID, UserID: sub.userID})
-		a.app.observed(&Observation{At: time.Now(), Kind: ObservedClientEvent, Channel: f.Channel, Event: f.Event, SocketID: a.socketID})
 	}
 }
 

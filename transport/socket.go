@@ -87,7 +87,6 @@ type socket struct {
 	pid          *actor.PID       // the connection actor; nil until OnOpen spawned it
 	ip           string           // the remote address, for the per-IP count
 	id           string           // the socket id, for logs
-	opened       time.Time        // when OnOpen started the connection
 	activitySent time.Time        // when OnPing/OnPong last told the actor
 	refuse       pusher.CloseCode // when set, OnOpen closes with it instead of connecting
 	refuseMsg    string

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,9 +31,8 @@ type wsHandler struct {
 	idle     time.Duration // read deadline: activity + pong timeouts + slack
 	seq      atomic.Uint64 // socket id sequence
 	limits   writeLimits
-	maxConns int             // process-wide cap on open sockets (0: none)
-	maxPerIP int             // cap on open sockets per remote IP (0: none)
-	observe  actors.Observer // nil: nobody
+	maxConns int // process-wide cap on open sockets (0: none)
+	maxPerIP int // cap on open sockets per remote IP (0: none)
 
 	mu       sync.Mutex // guards sockets, admitted, byIP and closing
 	closing  bool       // closeAll has begun: no new socket is served
@@ -52,7 +50,7 @@ func newWSHandler(b *actors.Broker, cfg Config, log *slog.Logger) *wsHandler {
 	h := &wsHandler{broker: b, log: log, warn: newWarnLimiter(log), origins: cfg.AllowedOrigins,
 		sockets: make(map[*socket]struct{}), byIP: make(map[string]int),
 		idle:     cfg.ActivityTimeout + cfg.PongTimeout + 10*time.Second,
-		maxConns: cfg.MaxConnections, maxPerIP: cfg.MaxConnectionsPerIP, observe: cfg.Observer}
+		maxConns: cfg.MaxConnections, maxPerIP: cfg.MaxConnectionsPerIP}
 	h.limits = writeLimits{frames: cfg.WriteQueue, bytes: cfg.WriteQueueBytes,
 		onOverflow: func() { h.warn.note("websocket: socket cut, over capacity (4100)", "write_queue") }}
 	h.upgrader = gws.NewUpgrader(h, &gws.ServerOption{
@@ -235,16 +233,6 @@ func (h *wsHandler) OnOpen(c *gws.Conn) {
 		s.Close(pusher.CloseOverCapacity, "Server busy")
 	default:
 		s.pid = pid
-		s.opened = time.Now()
-		h.observed(&actors.Observation{At: s.opened, Kind: actors.ObservedConnect, SocketID: s.id, Remote: s.ip}, s.app)
-	}
-}
-
-// observed tells the observer of o about app's socket, if there is one.
-func (h *wsHandler) observed(o *actors.Observation, app *actors.App) {
-	if h.observe != nil {
-		o.App = cmp.Or(app.Config.ID, app.Config.Key)
-		h.observe.Observe(o)
 	}
 }
 
@@ -269,8 +257,6 @@ func (h *wsHandler) OnClose(c *gws.Conn, _ error) {
 	h.hook("OnClose")
 	if s.pid != nil {
 		h.broker.Tell(s.pid, &actors.SocketClosed{From: s})
-		now := time.Now()
-		h.observed(&actors.Observation{At: now, Kind: actors.ObservedDisconnect, SocketID: s.id, Remote: s.ip, Duration: now.Sub(s.opened)}, s.app)
 	}
 }
 
