@@ -34,7 +34,7 @@ func clusterConfig(c config.Cluster) (*actors.ClusterConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: etcd at %s: %w", strings.Join(c.EtcdEndpoints, ","), err)
 	}
-	return &actors.ClusterConfig{Name: c.Name, Provider: provider, Listen: c.Listen, Advertise: c.Advertise}, nil
+	return &actors.ClusterConfig{Name: c.Name, Provider: provider, Listen: c.Listen, Advertise: c.Advertise, Grace: c.Grace}, nil
 }
 
 // checkEtcd asks every endpoint for its status and succeeds if one answers.

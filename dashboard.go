@@ -3,7 +3,9 @@ package herald
 import (
 	"crypto/rand"
 	"net"
+	"strings"
 
+	"github.com/herald-push/herald/actors"
 	"github.com/herald-push/herald/config"
 )
 
@@ -28,7 +30,7 @@ func (h *Herald) logDashboard() {
 	if h.dash == nil {
 		return
 	}
-	url := "http://" + browsable(h.server.APIAddr()) + "/dashboard/"
+	url := browsable(h.server.APIURL()) + "/dashboard/"
 	if h.dashMade {
 		h.log.Info("dashboard (dev mode, token made for this run)", "url", url+"#token="+h.dashToken)
 		return
@@ -36,15 +38,29 @@ func (h *Herald) logDashboard() {
 	h.log.Info("dashboard enabled (dashboard.token)", "url", url)
 }
 
-// browsable is addr as a browser on this machine reaches it: an
-// unspecified host (0.0.0.0, ::) becomes the loopback address.
-func browsable(addr net.Addr) string {
-	host, port, err := net.SplitHostPort(addr.String())
+// browsable is base (scheme://host:port) as a browser on this machine
+// reaches it: an unspecified host (0.0.0.0, ::) becomes the loopback
+// address.
+func browsable(base string) string {
+	scheme, addr, ok := strings.Cut(base, "://")
+	if !ok {
+		return base
+	}
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return addr.String()
+		return base
 	}
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return net.JoinHostPort(host, port)
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
+
+// startedBroker is the broker the dashboard asks, once Start has started
+// it. The listeners serve the dashboard only after Start set h.broker and
+// then called Serve, which publishes it to them (transport's ready flag),
+// so reading it here needs no lock.
+type startedBroker struct{ h *Herald }
+
+func (s startedBroker) Apps() []*actors.App          { return s.h.broker.Apps() }
+func (s startedBroker) Request(msg any) (any, error) { return s.h.broker.Request(msg) }

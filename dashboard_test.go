@@ -111,7 +111,7 @@ func TestDashboardDevModeMakesAToken(t *testing.T) {
 		t.Fatalf("no dashboard URL with a token at info level in the log:\n%s", logs)
 	}
 	if m[2] != h.APIAddr().String() || len(m[3]) < config.MinDashboardTokenLength {
-		t.Errorf("dashboard URL %s (token of %d characters), want the API address %s and a token of 16 or more", m[1], len(m[3]), h.APIAddr())
+		t.Errorf("dashboard URL %s (token of %d characters), want the API address %s and a token of %d or more", m[1], len(m[3]), h.APIAddr(), config.MinDashboardTokenLength)
 	}
 	if code, body := dashGet(t, m[1]+"api/overview", m[3]); code != http.StatusOK || !strings.Contains(body, `"key":"app-key"`) {
 		t.Errorf("overview with the logged token: %d %s", code, body)

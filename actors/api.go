@@ -12,7 +12,7 @@ import (
 // directly. Keeping this hop an actor means a cluster can later route to
 // apps and channels on other nodes without touching the transport.
 type apiActor struct {
-	apps map[string]*actor.PID // by app key; immutable
+	apps map[string]*actor.PID // by app key; replaced whole by setRoutes (a reload)
 	log  *slog.Logger
 }
 
@@ -33,6 +33,8 @@ func (a *apiActor) Receive(ctx actor.Context) {
 		a.route(ctx, m.App)
 	case *TerminateUserRequest:
 		a.route(ctx, m.App)
+	case *setRoutes:
+		a.apps = m.apps
 	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
 	default:
 		a.log.Warn("api: unexpected message", "type", typeName(m))

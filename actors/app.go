@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -11,19 +12,46 @@ import (
 	"github.com/herald-push/herald/pusher"
 )
 
-// appInfo is what every actor of one app shares. It is immutable after
-// Start, so reading it from any actor is safe.
+// appInfo is what every actor of one app shares. Its settings are swapped
+// whole by Broker.Reload (an atomic pointer, read with config), so a
+// changed secret or limit applies to the next request of every actor of
+// the app; every other field is immutable, so reading it from any actor
+// is safe.
 type appInfo struct {
-	cfg      AppConfig
-	id       string // the app's id, or its key when it has none (for facts)
+	key      string
+	cfg      atomic.Pointer[AppConfig]
+	id       string // the app's id at start, or its key when it has none (for facts and logs)
 	fanout   Fanout
-	hooks    *actor.PID
 	system   *actor.ActorSystem
 	log      *slog.Logger
 	timing   Timing
 	connect  *actor.Props      // the props of every connection actor of the app
 	dispatch actor.PropsOption // runs every actor of the broker on its pool
 	node     *clusterNode      // nil in single-node mode
+	stopped  chan struct{}     // closed by the app actor when it has stopped
+}
+
+func newAppInfo(ac AppConfig, system *actor.ActorSystem, shared appShared, dispatch actor.PropsOption) *appInfo {
+	id := ac.ID
+	if id == "" {
+		id = ac.Key
+	}
+	info := &appInfo{key: ac.Key, id: id, fanout: shared.fanout, system: system, log: shared.log.With("app", id),
+		timing: shared.timing, dispatch: dispatch, node: shared.node, stopped: make(chan struct{})}
+	info.cfg.Store(&ac)
+	info.connect = newConnectionProps(info)
+	return info
+}
+
+// config returns the app's current settings. Callers read it once per
+// decision rather than keep it, so a reload applies at the next one.
+func (i *appInfo) config() *AppConfig { return i.cfg.Load() }
+
+// fact tells the app's webhook actor, if it has one.
+func (i *appInfo) fact(msg any) {
+	if hooks := i.config().Hooks; hooks != nil {
+		i.system.Root.Send(hooks, msg)
+	}
 }
 
 // appActor is one app: the parent of its connection and channel actors. It
@@ -44,6 +72,7 @@ type appActor struct {
 	// the actor: the owner may be a node that just died), in order.
 	resolving map[string][]func(*actor.PID)
 	topology  uint64      // topology changes seen: a grain resolved before the last one is not kept
+	retired   bool        // removed by a reload: closing its connections, then stopping
 	watch     *watchState // cluster mode with the watchlist: what this node told the users' grains
 }
 
@@ -56,7 +85,7 @@ type channelEntry struct {
 func newAppProps(app *appInfo) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &appActor{app: app, channels: make(map[string]*channelEntry), byPID: make(map[string]string),
-			users: newUserIndex(), cache: newCacheStore(app.cfg.CacheTTL)}
+			users: newUserIndex(), cache: newCacheStore()}
 	}, actor.WithSupervisor(stopOnPanic), app.dispatch)
 }
 
@@ -83,7 +112,7 @@ func (a *appActor) Receive(ctx actor.Context) {
 	case *ChannelStats:
 		a.onStats(ctx, m)
 	case *actor.Terminated:
-		a.onTerminated(m)
+		a.onTerminated(ctx, m)
 	case *SignedIn:
 		a.onSignedIn(ctx, m)
 	case *SignedOut:
@@ -110,7 +139,11 @@ func (a *appActor) Receive(ctx actor.Context) {
 		a.onChannel(ctx, m)
 	case *UsersRequest:
 		a.onUsers(ctx, m)
-	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	case *retire:
+		a.onRetire(ctx)
+	case *actor.Stopped:
+		close(a.app.stopped)
+	case *actor.Started, *actor.Stopping, *actor.Restarting:
 	default:
 		a.app.log.Warn("app: unexpected message", "type", typeName(m))
 	}
@@ -123,7 +156,12 @@ func (a *appActor) contain(ctx actor.Context) {
 }
 
 func (a *appActor) onConnect(ctx actor.Context, m *Connect) {
-	if max := a.app.cfg.MaxConnections; max > 0 && a.conns >= max {
+	if a.retired {
+		m.Reply <- &Connected{Refused: &RefusedError{Code: pusher.CloseAppNotFound,
+			Message: "Application does not exist", Reason: "app removed"}}
+		return
+	}
+	if max := a.app.config().MaxConnections; max > 0 && a.conns >= max {
 		m.Reply <- &Connected{Refused: &RefusedError{Code: pusher.CloseOverQuota,
 			Message: "Over quota: the app has reached its connection limit", Reason: "max_connections"}}
 		return
@@ -195,8 +233,9 @@ func (a *appActor) onStats(ctx actor.Context, m *ChannelStats) {
 // (uncounted; its signin was dropped by SignedOut, which the connection
 // sent after its SignedIn — Terminated, a system message, may overtake
 // both) or a gatherer. A channel's or connection's name number is free
-// again: the registry has let go of the name by now.
-func (a *appActor) onTerminated(m *actor.Terminated) {
+// again: the registry has let go of the name by now. A retired app stops
+// once its last connection has.
+func (a *appActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 	id := m.Who.Id
 	if name, ok := a.byPID[id]; ok {
 		delete(a.byPID, id)
@@ -209,6 +248,26 @@ func (a *appActor) onTerminated(m *actor.Terminated) {
 	if strings.Contains(id, "/conn-") {
 		a.conns--
 		a.names.give(slotOf(id))
+		a.stopIfRetired(ctx)
+	}
+}
+
+// onRetire closes every connection of an app a reload removed with 4001
+// (the app no longer exists: clients do not reconnect) and stops the app
+// once they have stopped. Connect is refused from now on.
+func (a *appActor) onRetire(ctx actor.Context) {
+	a.retired = true
+	for _, pid := range ctx.Children() {
+		if strings.Contains(pid.Id, "/conn-") {
+			ctx.Send(pid, &closeConnection{code: pusher.CloseAppNotFound, message: "Application does not exist"})
+		}
+	}
+	a.stopIfRetired(ctx)
+}
+
+func (a *appActor) stopIfRetired(ctx actor.Context) {
+	if a.retired && a.conns == 0 {
+		ctx.Stop(ctx.Self())
 	}
 }
 
@@ -216,7 +275,7 @@ func (a *appActor) onTerminated(m *actor.Terminated) {
 // watchers if it was the user's last connection.
 func (a *appActor) onSignedOut(ctx actor.Context, m *SignedOut) {
 	c, offline := a.users.remove(m.Conn.Id)
-	if c == nil || !a.app.cfg.Watchlist {
+	if c == nil || !a.app.config().Watchlist {
 		return
 	}
 	if a.app.node != nil {
@@ -230,11 +289,11 @@ func (a *appActor) onSignedOut(ctx actor.Context, m *SignedOut) {
 
 func (a *appActor) onSignedIn(ctx actor.Context, m *SignedIn) {
 	c := &userConn{pid: m.Conn, out: m.Out, socketID: m.SocketID, userID: m.UserID}
-	if a.app.cfg.Watchlist {
+	if a.app.config().Watchlist {
 		c.watchlist = m.Watchlist
 	}
 	cameOnline, online := a.users.add(c)
-	if !a.app.cfg.Watchlist {
+	if !a.app.config().Watchlist {
 		return
 	}
 	if a.app.node != nil {
@@ -278,7 +337,7 @@ func watchlistFrame(name string, ids []string) []byte {
 
 func (a *appActor) onTerminateUser(ctx actor.Context, m *TerminateUserRequest) {
 	if a.app.node != nil {
-		a.toEveryNode(ctx, &clusterpb.UserDeliver{App: a.app.cfg.Key, UserId: m.UserID, Terminate: true})
+		a.toEveryNode(ctx, &clusterpb.UserDeliver{App: a.app.key, UserId: m.UserID, Terminate: true})
 		ctx.Respond(&TerminateUserResponse{Closed: len(a.users.conns(m.UserID))})
 		return
 	}
@@ -326,20 +385,20 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 			frame := pusher.AppendEvent(make([]byte, 0, len(ev.Data)+len(ev.Name)+len(ch)+48), ev.Name, ch, ev.Data, "")
 			switch {
 			case kind == pusher.ServerToUser && a.app.node != nil:
-				a.toEveryNode(ctx, &clusterpb.UserDeliver{App: a.app.cfg.Key,
+				a.toEveryNode(ctx, &clusterpb.UserDeliver{App: a.app.key,
 					UserId: ch[len(pusher.ServerToUserPrefix):], Frame: frame, Except: ev.SocketID})
 				continue
 			case kind == pusher.ServerToUser:
 				a.sendToUser(ch[len(pusher.ServerToUserPrefix):], frame, ev.SocketID)
 				continue
 			case cache && a.app.node == nil: // in a cluster the grain keeps it
-				a.cache.put(ch, ev.Name, ev.Data, frame, now)
+				a.cache.put(ch, ev.Name, ev.Data, frame, now, a.app.config().CacheTTL)
 			}
 			switch {
 			case a.app.node != nil:
 				p := &clusterpb.Publish{Frame: frame, Except: ev.SocketID}
 				if cache {
-					p.Event, p.Data, p.CacheTtlMs = ev.Name, ev.Data, a.app.cfg.CacheTTL.Milliseconds()
+					p.Event, p.Data, p.CacheTtlMs = ev.Name, ev.Data, a.app.config().CacheTTL.Milliseconds()
 				}
 				a.publishToGrain(ctx, ch, p)
 			case e != nil:
@@ -427,7 +486,7 @@ func (a *appActor) grain(channel string) *actor.PID {
 	if pid := a.grains[channel]; pid != nil {
 		return pid
 	}
-	pid := a.app.node.grainPID(a.app.cfg.Key, channel)
+	pid := a.app.node.grainPID(a.app.key, channel)
 	if pid != nil {
 		if a.grains == nil {
 			a.grains = make(map[string]*actor.PID)
@@ -467,7 +526,7 @@ func (a *appActor) withGrain(ctx actor.Context, channel string, then func(*actor
 		a.resolving = make(map[string][]func(*actor.PID))
 	}
 	a.resolving[channel] = []func(*actor.PID){then}
-	node, key, topology := a.app.node, a.app.cfg.Key, a.topology
+	node, key, topology := a.app.node, a.app.key, a.topology
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	go func() { // ends with cluster.Get's timeout at the latest
 		root.Send(self, &appGrainResolved{channel: channel, pid: node.grainPID(key, channel), topology: topology})

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -12,20 +14,21 @@ import (
 	"github.com/herald-push/herald/pusher"
 )
 
-// AppConfig is one app as the actors see it. Zero limits mean Pusher's
-// defaults (see withDefaults).
+// AppConfig is one app as the actors see it. It restates no default: the
+// caller (herald.New, from config) gives every value, and Start refuses
+// the limits documented as required when they are zero.
 type AppConfig struct {
 	// ID is the app id; empty means any id in API paths reaches this app.
 	ID     string
 	Key    string
 	Secret string
-	// ClientEvents lets clients send client- events (off by default, as on Pusher).
+	// ClientEvents lets clients send client- events.
 	ClientEvents bool
-	// ClientEventRate is client events a second per connection (default 10).
+	// ClientEventRate is client events a second per connection; required.
 	ClientEventRate int
-	// MaxPresenceMembers caps users per presence channel (default 100).
+	// MaxPresenceMembers caps users per presence channel; required.
 	MaxPresenceMembers int
-	// MaxChannelsPerConnection caps subscriptions per socket (default 1000).
+	// MaxChannelsPerConnection caps subscriptions per socket; required.
 	MaxChannelsPerConnection int
 	// MaxConnections caps the app's open connections (0: no cap); past it
 	// a connection is refused with 4004.
@@ -41,35 +44,30 @@ type AppConfig struct {
 	// SubscriptionCount sends pusher_internal:subscription_count to the
 	// subscribers of non-presence channels when their count changes.
 	SubscriptionCount bool
-	// CacheTTL is how long a cache channel keeps its last event (default 30m).
+	// CacheTTL is how long a cache channel keeps its last event; required.
 	CacheTTL time.Duration
 	// Hooks is the app's webhook actor, told of every ChannelOccupied and
 	// the other facts; nil means no webhooks.
 	Hooks *actor.PID
 }
 
-func (c AppConfig) withDefaults() AppConfig {
-	if c.ClientEventRate <= 0 {
-		c.ClientEventRate = 10
+// check reports what makes c unusable.
+func (c AppConfig) check() error {
+	switch {
+	case c.Key == "":
+		return errors.New("an app has no key")
+	case c.ClientEventRate <= 0, c.MaxPresenceMembers <= 0, c.MaxChannelsPerConnection <= 0, c.CacheTTL <= 0:
+		return fmt.Errorf("app %q: ClientEventRate, MaxPresenceMembers, MaxChannelsPerConnection and CacheTTL must be > 0", c.Key)
 	}
-	if c.MaxPresenceMembers <= 0 {
-		c.MaxPresenceMembers = 100
-	}
-	if c.MaxChannelsPerConnection <= 0 {
-		c.MaxChannelsPerConnection = 1000
-	}
-	if c.CacheTTL <= 0 {
-		c.CacheTTL = 30 * time.Minute
-	}
-	return c
+	return nil
 }
 
-// Timing is the heartbeat of every connection.
+// Timing is the heartbeat of every connection. Both are required.
 type Timing struct {
 	// ActivityTimeout is announced to clients and is how long a silent
-	// client waits before the server pings it (default 30s).
+	// client waits before the server pings it.
 	ActivityTimeout time.Duration
-	// PongTimeout is how long a pinged client has to answer (default 30s).
+	// PongTimeout is how long a pinged client has to answer.
 	PongTimeout time.Duration
 }
 
@@ -82,7 +80,7 @@ type Config struct {
 	Fanout Fanout
 	// Logger receives the actors' logs; nil discards them.
 	Logger *slog.Logger
-	// RequestTimeout bounds Request (default 5s).
+	// RequestTimeout bounds Request and Connect; required.
 	RequestTimeout time.Duration
 	// Cluster, when set, makes the Broker a member of a cluster; nil is a
 	// single node (no remote, no grains).
@@ -92,25 +90,52 @@ type Config struct {
 	Observer Observer
 }
 
-// App is a started app, as the transport looks it up.
+// App is a started app, as the transport looks it up. Its settings can
+// change (Broker.Reload); its key cannot.
 type App struct {
-	Config AppConfig
-	pid    *actor.PID
+	info *appInfo
+	pid  *actor.PID
 }
 
+// Key is the app's key.
+func (a *App) Key() string { return a.info.key }
+
+// Config returns the app's current settings.
+func (a *App) Config() AppConfig { return *a.info.config() }
+
 // MatchesID reports whether an API path's app id reaches this app.
-func (a *App) MatchesID(id string) bool { return a.Config.ID == "" || a.Config.ID == id }
+func (a *App) MatchesID(id string) bool {
+	own := a.info.config().ID
+	return own == "" || own == id
+}
+
+// appSet is the apps of a Broker: replaced whole by Reload, never changed.
+type appSet struct {
+	byKey map[string]*App
+	order []*App
+}
 
 // Broker is a running set of app actors and the HTTP adapter actor. Its
-// methods are safe for concurrent use: they only send messages.
+// methods are safe for concurrent use: they only send messages and read
+// the current app set.
 type Broker struct {
 	system  *actor.ActorSystem
 	pool    *pool
 	api     *actor.PID
-	apps    map[string]*App // by key; immutable after Start
-	order   []*App
+	apps    atomic.Pointer[appSet] // swapped whole by Reload
+	shared  appShared              // what every app of this Broker is given
 	timeout time.Duration
 	cluster *cluster.Cluster // nil on a single node
+	nodePID *actor.PID       // the node actor, nil on a single node
+	reload  sync.Mutex       // one Reload at a time
+}
+
+// appShared is what Start gives every app, those Reload adds included.
+type appShared struct {
+	fanout Fanout
+	log    *slog.Logger
+	timing Timing
+	node   *clusterNode
 }
 
 // ErrUnknownApp is returned for an app key no app has.
@@ -127,13 +152,14 @@ type RefusedError struct {
 func (e *RefusedError) Error() string { return "connect: refused: " + e.Message }
 
 // Start spawns one actor per app and the HTTP adapter actor in system,
-// which may be an ActorSystem the embedding program already runs.
+// which may be an ActorSystem the embedding program already runs; in a
+// cluster it then joins and returns once this node is a member.
 func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
-	if cfg.Timing.ActivityTimeout <= 0 {
-		cfg.Timing.ActivityTimeout = 30 * time.Second
+	if cfg.Timing.ActivityTimeout <= 0 || cfg.Timing.PongTimeout <= 0 || cfg.RequestTimeout <= 0 {
+		return nil, errors.New("actors: Timing and RequestTimeout must be > 0")
 	}
-	if cfg.Timing.PongTimeout <= 0 {
-		cfg.Timing.PongTimeout = 30 * time.Second
+	if cfg.Cluster != nil && cfg.Cluster.Grace <= 0 {
+		return nil, errors.New("actors: Cluster.Grace must be > 0")
 	}
 	if cfg.Fanout == nil {
 		cfg.Fanout = plainFanout{}
@@ -141,76 +167,100 @@ func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 5 * time.Second
+	if err := checkApps(cfg.Apps); err != nil {
+		return nil, err
 	}
-	b := &Broker{system: system, pool: newPool(), apps: make(map[string]*App), timeout: cfg.RequestTimeout}
-	var node *clusterNode
+	b := &Broker{system: system, pool: newPool(), timeout: cfg.RequestTimeout,
+		shared: appShared{fanout: cfg.Fanout, log: cfg.Logger, timing: cfg.Timing}}
 	if cfg.Cluster != nil {
-		grace := cfg.Cluster.Grace
-		if grace <= 0 {
-			grace = 5 * time.Second
-		}
-		node = &clusterNode{apps: make(map[string]*appInfo), grace: grace, log: cfg.Logger.With("component", "cluster")}
+		b.shared.node = &clusterNode{grace: cfg.Cluster.Grace, log: cfg.Logger.With("component", "cluster")}
 	}
+	set := &appSet{byKey: make(map[string]*App)}
+	b.apps.Store(set)
 	for _, ac := range cfg.Apps {
-		ac = ac.withDefaults()
-		if _, dup := b.apps[ac.Key]; dup {
-			_ = b.Stop(context.Background())
-			return nil, fmt.Errorf("app key %q is used twice", ac.Key)
-		}
-		id := ac.ID
-		if id == "" {
-			id = ac.Key
-		}
-		info := &appInfo{cfg: ac, id: id, fanout: cfg.Fanout, hooks: ac.Hooks, system: system,
-			log: cfg.Logger.With("app", id), timing: cfg.Timing, dispatch: actor.WithDispatcher(b.pool), node: node}
-		if node != nil {
-			node.apps[ac.Key] = info
-		}
-		info.connect = newConnectionProps(info)
-		pid, err := system.Root.SpawnNamed(newAppProps(info), "herald-app-"+ac.Key)
+		app, err := b.spawnApp(ac)
 		if err != nil {
 			_ = b.Stop(context.Background())
-			return nil, fmt.Errorf("spawn app %q: %w", id, err)
+			return nil, err
 		}
-		app := &App{Config: ac, pid: pid}
-		b.apps[ac.Key] = app
-		b.order = append(b.order, app)
+		set.byKey[ac.Key] = app
+		set.order = append(set.order, app)
 	}
-	routes := make(map[string]*actor.PID, len(b.apps))
-	for k, a := range b.apps {
-		routes[k] = a.pid
+	if node := b.shared.node; node != nil {
+		node.setApps(set)
 	}
-	api, err := system.Root.SpawnNamed(newAPIProps(routes, cfg.Logger, actor.WithDispatcher(b.pool)), "herald-api")
+	api, err := system.Root.SpawnNamed(newAPIProps(set.routes(), cfg.Logger, actor.WithDispatcher(b.pool)), "herald-api")
 	if err != nil {
 		_ = b.Stop(context.Background())
 		return nil, fmt.Errorf("spawn api adapter: %w", err)
 	}
 	b.api = api
-	if node != nil {
-		c, err := startCluster(system, cfg.Cluster, node, routes, actor.WithDispatcher(b.pool))
+	if node := b.shared.node; node != nil {
+		c, pid, err := startCluster(system, cfg.Cluster, node, set.routes(), actor.WithDispatcher(b.pool))
 		if err != nil {
 			_ = b.Stop(context.Background())
 			return nil, err
 		}
-		b.cluster = c
+		b.cluster, b.nodePID = c, pid
 	}
 	return b, nil
 }
 
+// checkApps checks every app and that no key is used twice.
+func checkApps(apps []AppConfig) error {
+	seen := make(map[string]bool, len(apps))
+	for _, ac := range apps {
+		if err := ac.check(); err != nil {
+			return err
+		}
+		if seen[ac.Key] {
+			return fmt.Errorf("app key %q is used twice", ac.Key)
+		}
+		seen[ac.Key] = true
+	}
+	return nil
+}
+
+// spawnApp starts the actor of one app.
+func (b *Broker) spawnApp(ac AppConfig) (*App, error) {
+	info := newAppInfo(ac, b.system, b.shared, actor.WithDispatcher(b.pool))
+	pid, err := b.system.Root.SpawnNamed(newAppProps(info), "herald-app-"+ac.Key)
+	if err != nil {
+		return nil, fmt.Errorf("spawn app %q: %w", info.id, err)
+	}
+	return &App{info: info, pid: pid}, nil
+}
+
+// routes maps every app key of the set to its actor.
+func (s *appSet) routes() map[string]*actor.PID {
+	routes := make(map[string]*actor.PID, len(s.byKey))
+	for k, a := range s.byKey {
+		routes[k] = a.pid
+	}
+	return routes
+}
+
 // App returns the app whose key is key.
 func (b *Broker) App(key string) (*App, bool) {
-	a, ok := b.apps[key]
+	a, ok := b.apps.Load().byKey[key]
 	return a, ok
 }
 
+// ClusterAddress is this member's inter-node address ("" on a single node).
+func (b *Broker) ClusterAddress() string {
+	if b.cluster == nil {
+		return ""
+	}
+	return b.cluster.ActorSystem.Address()
+}
+
 // Apps returns every app in configuration order.
-func (b *Broker) Apps() []*App { return b.order }
+func (b *Broker) Apps() []*App { return b.apps.Load().order }
 
 // Connect spawns the connection actor of a new socket of app. The actor
 // sends pusher:connection_established through out when it starts. An app
-// over its connection quota answers with a *RefusedError.
+// over its connection quota, or one removed by a reload meanwhile,
+// answers with a *RefusedError.
 func (b *Broker) Connect(app *App, socketID string, out Outbound) (*actor.PID, error) {
 	reply := make(chan *Connected, 1)
 	b.system.Root.Send(app.pid, &Connect{SocketID: socketID, Out: out, Reply: reply})
@@ -251,7 +301,7 @@ func (b *Broker) Stop(ctx context.Context) error {
 	if b.api != nil {
 		_ = b.system.Root.StopFuture(b.api).Wait()
 	}
-	err := b.stopApps(ctx)
+	err := b.stopApps(ctx, b.Apps())
 	if b.cluster != nil {
 		b.cluster.Shutdown(true) // a graceful leave: the others see it at once
 	}
@@ -259,11 +309,11 @@ func (b *Broker) Stop(ctx context.Context) error {
 	return err
 }
 
-func (b *Broker) stopApps(ctx context.Context) error {
+func (b *Broker) stopApps(ctx context.Context, apps []*App) error {
 	done := make(chan struct{})
 	go func() { // owned by stopApps, which waits for it or for ctx
 		defer close(done)
-		for _, a := range b.apps {
+		for _, a := range apps {
 			_ = b.system.Root.PoisonFuture(a.pid).Wait()
 		}
 	}()

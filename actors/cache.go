@@ -2,12 +2,12 @@ package actors
 
 import "time"
 
-// cacheStore keeps the last event of each cache channel for a TTL, whether
-// or not the channel is occupied (a late subscriber gets it). Owned by one
-// app actor, which routes every publish and every Join, so a subscriber
-// always gets the event published just before it joined.
+// cacheStore keeps the last event of each cache channel for a TTL (the
+// app's cache_ttl when the event was published), whether or not the
+// channel is occupied (a late subscriber gets it). Owned by one app actor,
+// which routes every publish and every Join, so a subscriber always gets
+// the event published just before it joined.
 type cacheStore struct {
-	ttl       time.Duration
 	entries   map[string]*cacheEntry
 	nextSweep int // sweep expired entries when the map grows past this
 }
@@ -19,12 +19,12 @@ type cacheEntry struct {
 	expires time.Time
 }
 
-func newCacheStore(ttl time.Duration) *cacheStore {
-	return &cacheStore{ttl: ttl, entries: map[string]*cacheEntry{}, nextSweep: 64}
+func newCacheStore() *cacheStore {
+	return &cacheStore{entries: map[string]*cacheEntry{}, nextSweep: 64}
 }
 
-func (c *cacheStore) put(channel, event, data string, frame []byte, now time.Time) {
-	c.entries[channel] = &cacheEntry{frame: frame, event: event, data: data, expires: now.Add(c.ttl)}
+func (c *cacheStore) put(channel, event, data string, frame []byte, now time.Time, ttl time.Duration) {
+	c.entries[channel] = &cacheEntry{frame: frame, event: event, data: data, expires: now.Add(ttl)}
 	if len(c.entries) >= c.nextSweep {
 		for k, e := range c.entries {
 			if !now.Before(e.expires) {

@@ -59,7 +59,7 @@ func newerMember(seq, from uint64) bool {
 func newChannelProps(app *appInfo, name string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		a := &channelActor{app: app, name: name, kind: pusher.Kind(name), index: make(map[string]int), countSent: -1}
-		a.countEnabled = app.cfg.SubscriptionCount && a.kind != pusher.Presence
+		a.countEnabled = app.config().SubscriptionCount && a.kind != pusher.Presence
 		a.auth = newChannelAuthority(a.kind == pusher.Presence)
 		return a
 	}, app.dispatch)
@@ -92,7 +92,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 
 func (a *channelActor) contain(ctx actor.Context) {
 	if r := recover(); r != nil {
-		logPanic(a.app.log, r, ctx.Message(), "actor", "channel", "app", a.app.id, "channel", a.name)
+		logPanic(a.app.log, r, ctx.Message(), "actor", "channel", "channel", a.name)
 		if !a.failed {
 			a.failed = true
 			ctx.Stop(ctx.Self())
@@ -135,7 +135,7 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 			ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "presence channels need channel_data", SocketID: m.SocketID})
 			return
 		}
-		if !a.auth.canJoin(m.Member.UserID, a.app.cfg.MaxPresenceMembers) {
+		if !a.auth.canJoin(m.Member.UserID, a.app.config().MaxPresenceMembers) {
 			ctx.Send(m.Conn, &JoinRefused{Channel: a.name, Message: "the presence channel has reached its member limit", SocketID: m.SocketID})
 			return
 		}
@@ -279,7 +279,5 @@ func (a *channelActor) report(ctx actor.Context) {
 
 // fact tells the app's webhook actor, if it has one.
 func (a *channelActor) fact(msg any) {
-	if a.app.hooks != nil {
-		a.app.system.Root.Send(a.app.hooks, msg)
-	}
+	a.app.fact(msg)
 }

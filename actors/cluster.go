@@ -28,8 +28,8 @@ type ClusterConfig struct {
 	Advertise string
 	// Grace is how long a departure (a member's last connection, a
 	// channel's last subscription, a node that left) waits before it is
-	// told, so that a reconnect or a re-sync within it shows nothing
-	// (default 5s).
+	// told, so that a reconnect or a re-sync within it shows nothing;
+	// required.
 	Grace time.Duration
 }
 
@@ -38,16 +38,16 @@ const grainTimeout = 5 * time.Second
 
 // startCluster configures and starts this system as a cluster member
 // hosting the channel grains of node, and the node actor that takes their
-// deliveries.
+// deliveries, which it returns.
 func startCluster(system *actor.ActorSystem, cfg *ClusterConfig, node *clusterNode, routes map[string]*actor.PID,
-	opts ...actor.PropsOption) (*cluster.Cluster, error) {
+	opts ...actor.PropsOption) (*cluster.Cluster, *actor.PID, error) {
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("cluster listen %q: %w", cfg.Listen, err)
+		return nil, nil, fmt.Errorf("cluster listen %q: %w", cfg.Listen, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return nil, fmt.Errorf("cluster listen %q: %w", cfg.Listen, err)
+		return nil, nil, fmt.Errorf("cluster listen %q: %w", cfg.Listen, err)
 	}
 	var ropts []remote.ConfigOption
 	if cfg.Advertise != "" {
@@ -58,12 +58,12 @@ func startCluster(system *actor.ActorSystem, cfg *ClusterConfig, node *clusterNo
 		remote.Configure(host, port, ropts...), cluster.WithKinds(kind)))
 	node.cluster = c
 	if err := startMember(c); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pid, err := system.Root.SpawnNamed(newNodeProps(routes, node.log, opts...), NodeActorName)
 	if err != nil {
 		c.Shutdown(false)
-		return nil, fmt.Errorf("spawn node actor: %w", err)
+		return nil, nil, fmt.Errorf("spawn node actor: %w", err)
 	}
 	root := system.Root
 	system.EventStream.Subscribe(func(evt any) { // runs on the publisher's goroutine: only forwards
@@ -71,7 +71,7 @@ func startCluster(system *actor.ActorSystem, cfg *ClusterConfig, node *clusterNo
 			root.Send(pid, t)
 		}
 	})
-	return c, nil
+	return c, pid, nil
 }
 
 // startMember joins the cluster; Proto.Actor panics when the provider

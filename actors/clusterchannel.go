@@ -99,7 +99,7 @@ func (a *clusterChannelActor) Receive(ctx actor.Context) {
 
 func (a *clusterChannelActor) contain(ctx actor.Context) {
 	if r := recover(); r != nil {
-		logPanic(a.app.log, r, ctx.Message(), "actor", "channel", "app", a.app.id, "channel", a.name)
+		logPanic(a.app.log, r, ctx.Message(), "actor", "channel", "channel", a.name)
 		if !a.failed {
 			a.failed = true
 			ctx.Stop(ctx.Self())
@@ -126,7 +126,7 @@ func (a *clusterChannelActor) onStopped(ctx actor.Context) {
 		ctx.Send(a.grain, st)
 		return
 	}
-	node, key, name, root := a.app.node, a.app.cfg.Key, a.name, ctx.ActorSystem().Root
+	node, key, name, root := a.app.node, a.app.key, a.name, ctx.ActorSystem().Root
 	go func() { // the last word of a stopped actor: ends with cluster.Get's timeout at the latest
 		if pid := node.grainPID(key, name); pid != nil {
 			root.Send(pid, st)
@@ -139,7 +139,7 @@ func (a *clusterChannelActor) onStopped(ctx actor.Context) {
 func (a *clusterChannelActor) grainPID(ctx actor.Context) *actor.PID {
 	if a.grain == nil && !a.resolving {
 		a.resolving = true
-		node, key, name, gen := a.app.node, a.app.cfg.Key, a.name, a.gen
+		node, key, name, gen := a.app.node, a.app.key, a.name, a.gen
 		self, root := ctx.Self(), ctx.ActorSystem().Root
 		go func() { // ends with cluster.Get's timeout at the latest
 			root.Send(self, &grainResolved{pid: node.grainPID(key, name), gen: gen})
@@ -341,9 +341,7 @@ func (a *clusterChannelActor) sendCached(m *Join, cached []byte) {
 		return
 	}
 	m.Out.Send(pusher.AppendEvent(nil, pusher.EventCacheMiss, a.name, "{}", ""))
-	if a.app.hooks != nil {
-		a.app.system.Root.Send(a.app.hooks, &CacheMissed{App: a.app.id, Channel: a.name, At: time.Now()})
-	}
+	a.app.fact(&CacheMissed{App: a.app.id, Channel: a.name, At: time.Now()})
 }
 
 // addMember counts one more local connection of a presence member.
@@ -423,10 +421,8 @@ func (a *clusterChannelActor) onClientEvent(ctx actor.Context, m *PublishClientE
 	default:
 		a.app.log.Warn("channel: client event dropped while its grain is resolved", "channel", a.name, "socket_id", m.SocketID)
 	}
-	if a.app.hooks != nil {
-		ctx.Send(a.app.hooks, &ClientEventSent{App: a.app.id, Channel: a.name, Event: m.Event, Data: m.Data,
-			SocketID: m.SocketID, UserID: m.UserID, At: time.Now()})
-	}
+	a.app.fact(&ClientEventSent{App: a.app.id, Channel: a.name, Event: m.Event, Data: m.Data,
+		SocketID: m.SocketID, UserID: m.UserID, At: time.Now()})
 }
 
 // onPublish writes a delivered event to the local subscribers, noting the

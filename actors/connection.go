@@ -97,6 +97,8 @@ func (a *connectionActor) Receive(ctx actor.Context) {
 		a.onAuthDeadline(ctx, m)
 	case *connectionInit:
 		a.onInit(ctx, m)
+	case *closeConnection:
+		a.onClose(ctx, m)
 	case *actor.Stopped:
 		a.onStopped(ctx)
 	case *actor.Started, *actor.Stopping, *actor.Restarting:
@@ -107,24 +109,34 @@ func (a *connectionActor) Receive(ctx actor.Context) {
 
 func (a *connectionActor) contain(ctx actor.Context) {
 	if r := recover(); r != nil {
-		logPanic(a.app.log, r, ctx.Message(), "actor", "connection", "app", a.app.id, "socket_id", a.socketID)
+		logPanic(a.app.log, r, ctx.Message(), "actor", "connection", "socket_id", a.socketID)
 		ctx.Stop(ctx.Self())
 	}
 }
 
 func (a *connectionActor) onInit(ctx actor.Context, m *connectionInit) {
 	a.socketID, a.out = m.socketID, m.out
-	a.limiter = newTokenBucket(a.app.cfg.ClientEventRate, time.Now())
+	a.limiter = newTokenBucket(a.app.config().ClientEventRate, time.Now())
 	a.out.Send(pusher.ConnectionEstablished(a.socketID, int(a.app.timing.ActivityTimeout/time.Second)))
 	a.lastActivity = time.Now()
 	self, root := ctx.Self(), a.app.system.Root
 	// The timers only send messages; every check runs in Receive.
 	a.beat = time.AfterFunc(a.app.timing.ActivityTimeout, func() { root.Send(self, &heartbeatTick{}) })
-	if d := a.app.cfg.UserAuthenticationTimeout; d > 0 {
+	if d := a.app.config().UserAuthenticationTimeout; d > 0 {
 		msg := &authDeadline{}
 		a.authMsg = msg
 		a.authTimer = time.AfterFunc(d, func() { root.Send(self, msg) })
 	}
+}
+
+// onClose tells the client why with a pusher:error, closes the socket with
+// the code and stops (onStopped leaves the channels).
+func (a *connectionActor) onClose(ctx actor.Context, m *closeConnection) {
+	if a.out != nil {
+		a.out.Send(pusher.AppendError(nil, int(m.code), m.message))
+		a.out.Close(m.code, m.message)
+	}
+	ctx.Stop(ctx.Self())
 }
 
 // onStopped leaves every channel and signs out, whatever stopped the
@@ -223,7 +235,7 @@ func (a *connectionActor) onSignin(ctx actor.Context, raw json.RawMessage) {
 		a.closeUnauthorized(ctx, "Invalid signin: data needs auth and user_data")
 		return
 	}
-	if !pusher.VerifyAuth(a.app.cfg.Key, d.Auth, pusher.UserSignature(a.app.cfg.Secret, a.socketID, d.UserData)) {
+	if !pusher.VerifyAuth(a.app.key, d.Auth, pusher.UserSignature(a.app.config().Secret, a.socketID, d.UserData)) {
 		a.closeUnauthorized(ctx, "Invalid signin: the signature does not match this socket and user_data")
 		return
 	}
@@ -328,8 +340,8 @@ func (a *connectionActor) onSubscribe(ctx actor.Context, raw json.RawMessage) {
 		return
 	case a.subs[d.Channel] != nil:
 		return // already subscribed (or joining): a repeat is a no-op
-	case len(a.subs) >= a.app.cfg.MaxChannelsPerConnection:
-		a.refuse(d.Channel, 400, "Too many channels on one connection (at most "+strconv.Itoa(a.app.cfg.MaxChannelsPerConnection)+")")
+	case len(a.subs) >= a.app.config().MaxChannelsPerConnection:
+		a.refuse(d.Channel, 400, "Too many channels on one connection (at most "+strconv.Itoa(a.app.config().MaxChannelsPerConnection)+")")
 		return
 	}
 	var member *pusher.Member
@@ -338,8 +350,8 @@ func (a *connectionActor) onSubscribe(ctx actor.Context, raw json.RawMessage) {
 		if kind == pusher.Presence {
 			channelData = d.ChannelData
 		}
-		want := pusher.ChannelSignature(a.app.cfg.Secret, a.socketID, d.Channel, channelData)
-		if !pusher.VerifyAuth(a.app.cfg.Key, d.Auth, want) {
+		want := pusher.ChannelSignature(a.app.config().Secret, a.socketID, d.Channel, channelData)
+		if !pusher.VerifyAuth(a.app.key, d.Auth, want) {
 			a.refuse(d.Channel, 401, "Invalid signature: the auth for "+d.Channel+" does not match this socket and channel")
 			return
 		}
@@ -423,7 +435,7 @@ func (a *connectionActor) onClientEvent(ctx actor.Context, f pusher.Frame) {
 	reject := func(msg string) { a.sendError(pusher.ErrCodeClientEventRejected, "Client event rejected - "+msg) }
 	sub := a.subs[f.Channel]
 	switch {
-	case !a.app.cfg.ClientEvents:
+	case !a.app.config().ClientEvents:
 		reject("client events are not enabled for this app")
 	case !pusher.Kind(f.Channel).AllowsClientEvents():
 		reject("only supported on private and presence channels")
@@ -433,8 +445,8 @@ func (a *connectionActor) onClientEvent(ctx actor.Context, f pusher.Frame) {
 		reject("invalid event name")
 	case len(f.Data) > pusher.MaxDataSize:
 		reject("data is larger than 10 KB")
-	case !a.limiter.allow(time.Now()):
-		reject("rate limit exceeded: at most " + strconv.Itoa(a.app.cfg.ClientEventRate) + " client events per second")
+	case !a.limiter.allow(time.Now(), a.app.config().ClientEventRate):
+		reject("rate limit exceeded: at most " + strconv.Itoa(a.app.config().ClientEventRate) + " client events per second")
 	default:
 		data := string(f.Data)
 		if data == "" {

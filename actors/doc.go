@@ -38,6 +38,23 @@
 //	gatherer ──ChannelsQuery──► every node's node actor ──Forward──► app
 //	grain ──facts──► its node's webhook actor of the app
 //
+// # Reload
+//
+// Broker.Reload changes the apps while they run. An app's settings live in
+// its appInfo behind an atomic pointer, swapped whole and read once per
+// decision (a subscription's signature, a Connect's quota, a fact's
+// webhook actor), so a changed secret or limit applies from the next one
+// on and no actor keeps a copy. The Broker's app set is an atomic pointer
+// too, read by the transport; the HTTP adapter and the node actor get the
+// new routes by message (setRoutes), before the set is published. A
+// removed app gets retire: it refuses Connect (4001), tells each of its
+// connections closeConnection (pusher:error and close 4001, then stop)
+// and stops once they have; Reload waits for it. Config and AppConfig
+// restate no default: Start and Reload refuse a zero where a value is
+// required (config fills them).
+//
+//	herald ──Broker.Reload──► api, node: setRoutes; removed app: retire ──closeConnection──► connection
+//
 // # Rules
 //
 // State is touched only inside Receive; nothing here takes a lock. The

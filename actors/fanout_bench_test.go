@@ -57,7 +57,7 @@ func newBenchEnv(b *testing.B, mut func(*AppConfig)) *benchEnv {
 	if mut != nil {
 		mut(&ac)
 	}
-	br, err := Start(system, Config{Apps: []AppConfig{ac}})
+	br, err := Start(system, testConfig(Config{Apps: []AppConfig{ac}}))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func (g *channelsGatherer) onStarted(ctx actor.Context) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	g.timer = time.AfterFunc(grainTimeout, func() { root.Send(self, &gatherTimeout{}) })
 	for _, pid := range g.app.node.nodeActors() {
-		ctx.Request(pid, &clusterpb.ChannelsQuery{App: g.app.cfg.Key, Prefix: g.prefix})
+		ctx.Request(pid, &clusterpb.ChannelsQuery{App: g.app.key, Prefix: g.prefix})
 		g.waiting++
 	}
 	if g.waiting == 0 {
@@ -81,7 +81,7 @@ func (g *channelsGatherer) onList(ctx actor.Context, m *clusterpb.ChannelsList) 
 		if !strings.HasPrefix(name, "presence-") {
 			continue
 		}
-		if pid := g.app.node.grainPID(g.app.cfg.Key, name); pid != nil {
+		if pid := g.app.node.grainPID(g.app.key, name); pid != nil {
 			ctx.Request(pid, &clusterpb.InfoRequest{})
 			g.waiting++
 		}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -26,14 +27,27 @@ const (
 )
 
 // clusterNode is what the grains and the cluster-mode channels of a node
-// share: the node's apps, the grace window and the cluster. Immutable once
-// the Broker has started (cluster is set before any actor needs it).
+// share: the node's apps, the grace window and the cluster. The apps are
+// swapped whole by Broker.Reload; the rest is immutable once the Broker
+// has started (cluster is set before any actor needs it).
 type clusterNode struct {
-	apps    map[string]*appInfo // by key
+	apps    atomic.Pointer[map[string]*appInfo] // by key
 	grace   time.Duration
 	log     *slog.Logger
 	cluster *cluster.Cluster
 }
+
+// setApps makes set the node's apps.
+func (n *clusterNode) setApps(set *appSet) {
+	apps := make(map[string]*appInfo, len(set.byKey))
+	for k, a := range set.byKey {
+		apps[k] = a.info
+	}
+	n.apps.Store(&apps)
+}
+
+// app returns the app whose key is key, or nil.
+func (n *clusterNode) app(key string) *appInfo { return (*n.apps.Load())[key] }
 
 // grainPID resolves the grain of (app, channel): a round trip to its owner
 // the first time (the caller caches it until the topology changes).
@@ -149,14 +163,14 @@ func (g *channelGrain) contain(ctx actor.Context) {
 // onInit learns the grain's identity: "{app key}/{channel}".
 func (g *channelGrain) onInit(ctx actor.Context, m *cluster.ClusterInit) {
 	key, name, _ := strings.Cut(m.Identity.Identity, "/")
-	g.app, g.name = g.node.apps[key], name
+	g.app, g.name = g.node.app(key), name
 	if g.app == nil || name == "" {
 		g.node.log.Error("grain: no such app or channel", "identity", m.Identity.Identity)
 		ctx.Stop(ctx.Self())
 		return
 	}
 	g.auth = newChannelAuthority(watchPresence(name))
-	g.seq = uint64(rand.Uint32()|1) << 32 // a new epoch: see newerMember
+	g.seq = uint64(rand.Uint32()|1) << 32 //nolint:gosec // G404: a new epoch (see newerMember), not a secret
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	g.topology = ctx.ActorSystem().EventStream.Subscribe(func(evt any) { // on the publisher's goroutine: only forwards
 		if t, ok := evt.(*cluster.ClusterTopology); ok && len(t.Left) > 0 {
@@ -220,7 +234,7 @@ func (g *channelGrain) takeKnown(m *clusterpb.NodeState) {
 func (g *channelGrain) pull(ctx actor.Context, from string) {
 	g.pulled = true
 	self := ctx.Self()
-	req := &clusterpb.StateRequest{App: g.app.cfg.Key, Channel: g.name, GrainAddress: self.Address, GrainId: self.Id}
+	req := &clusterpb.StateRequest{App: g.app.key, Channel: g.name, GrainAddress: self.Address, GrainId: self.Id}
 	for _, pid := range g.node.nodeActors() {
 		if pid.Address != from {
 			ctx.Send(pid, req)
@@ -231,7 +245,7 @@ func (g *channelGrain) pull(ctx actor.Context, from string) {
 // countChanged sends the subscription count now, or once a second has
 // passed since the last one, as the single-node channel does.
 func (g *channelGrain) countChanged(ctx actor.Context) {
-	if !g.app.cfg.SubscriptionCount || g.auth.presence || g.countTimer != nil {
+	if !g.app.config().SubscriptionCount || g.auth.presence || g.countTimer != nil {
 		return
 	}
 	if wait := time.Second - time.Since(g.countSentAt); wait > 0 {
@@ -399,7 +413,7 @@ func (g *channelGrain) onJoinCheck(ctx actor.Context, m *clusterpb.JoinCheck) {
 	}
 	if g.auth.presence {
 		_, listed := g.gone[m.UserId]
-		ans.Ok = listed || g.auth.canJoin(m.UserId, g.app.cfg.MaxPresenceMembers-len(g.gone))
+		ans.Ok = listed || g.auth.canJoin(m.UserId, g.app.config().MaxPresenceMembers-len(g.gone))
 		ans.Members = g.members()
 	}
 	if c := g.cached(time.Now()); c != nil {
@@ -429,7 +443,7 @@ func (g *channelGrain) deliver(ctx actor.Context, d *clusterpb.Deliver) {
 	if g.auth == nil {
 		return
 	}
-	d.App, d.Channel = g.app.cfg.Key, g.name
+	d.App, d.Channel = g.app.key, g.name
 	for node := range g.auth.nodes {
 		ctx.Send(actor.NewPID(node, NodeActorName), d)
 	}
@@ -447,7 +461,7 @@ func (g *channelGrain) deliver(ctx actor.Context, d *clusterpb.Deliver) {
 // fact tells this node's webhook actor of the app, if it has one (a watch
 // grain's changes are not channel events: they have no webhooks).
 func (g *channelGrain) fact(msg any) {
-	if g.app.hooks != nil && !strings.HasPrefix(g.name, watchPrefix) {
-		g.app.system.Root.Send(g.app.hooks, msg)
+	if !strings.HasPrefix(g.name, watchPrefix) {
+		g.app.fact(msg)
 	}
 }

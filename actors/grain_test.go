@@ -48,9 +48,10 @@ func startNodes(t *testing.T, n int, facts chan any) []*testNode {
 				facts <- ctx.Message()
 			}
 		}))
-		app := &appInfo{cfg: AppConfig{Key: "key", MaxPresenceMembers: 3}.withDefaults(), id: "1", hooks: hooks, system: system}
-		app.cfg.MaxPresenceMembers = 3
-		node := &clusterNode{apps: map[string]*appInfo{"key": app}, grace: testGrace, log: slog.New(slog.DiscardHandler)}
+		node := &clusterNode{grace: testGrace, log: slog.New(slog.DiscardHandler)}
+		app := newAppInfo(testApp(AppConfig{ID: "1", Key: "key", MaxPresenceMembers: 3, Hooks: hooks}), system,
+			appShared{log: slog.New(slog.DiscardHandler), node: node}, func(*actor.Props) {})
+		node.setApps(&appSet{byKey: map[string]*App{"key": {info: app}}})
 		kind := cluster.NewKind(GrainKind, newGrainProps(node))
 		c := cluster.New(system, cluster.Configure("herald-test", test.NewTestProvider(agent), disthash.New(),
 			remote.Configure("127.0.0.1", 0), cluster.WithKinds(kind)))

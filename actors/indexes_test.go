@@ -46,23 +46,38 @@ func TestTokenBucket(t *testing.T) {
 	b := newTokenBucket(10, now)
 	n := 0
 	for i := 0; i < 20; i++ {
-		if b.allow(now) {
+		if b.allow(now, 10) {
 			n++
 		}
 	}
 	if n != 10 {
 		t.Fatalf("burst %d", n)
 	}
-	if !b.allow(now.Add(100*time.Millisecond)) || b.allow(now.Add(100*time.Millisecond)) {
+	if !b.allow(now.Add(100*time.Millisecond), 10) || b.allow(now.Add(100*time.Millisecond), 10) {
 		t.Fatal("refill of one token per 100ms")
+	}
+	// A reload lowers the rate to 2 a second: refill is one per 500ms, a
+	// burst at most 2.
+	later := now.Add(10 * time.Second)
+	n = 0
+	for i := 0; i < 5; i++ {
+		if b.allow(later, 2) {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("burst %d after the rate fell to 2", n)
+	}
+	if b.allow(later.Add(400*time.Millisecond), 2) || !b.allow(later.Add(500*time.Millisecond), 2) {
+		t.Fatal("refill at the new rate")
 	}
 }
 
 func TestCacheStore(t *testing.T) {
 	now := time.Unix(0, 0)
-	c := newCacheStore(time.Minute)
-	c.put("cache-a", "e", "1", []byte("f1"), now)
-	c.put("cache-a", "e", "2", []byte("f2"), now)
+	c := newCacheStore()
+	c.put("cache-a", "e", "1", []byte("f1"), now, time.Minute)
+	c.put("cache-a", "e", "2", []byte("f2"), now, time.Minute)
 	if e := c.get("cache-a", now.Add(59*time.Second)); e == nil || e.data != "2" {
 		t.Fatal(e)
 	}
@@ -70,11 +85,11 @@ func TestCacheStore(t *testing.T) {
 		t.Fatal("expired or unknown entry returned")
 	}
 	for i := 0; i < 200; i++ {
-		c.put("cache-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "e", "", nil, now)
+		c.put("cache-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "e", "", nil, now, time.Minute)
 	}
 	// Sweeps are amortised: once the map doubles, expired entries go.
 	for i := 0; i < 300; i++ {
-		c.put("cache-new-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "e", "", nil, now.Add(2*time.Minute))
+		c.put("cache-new-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "e", "", nil, now.Add(2*time.Minute), time.Minute)
 	}
 	if len(c.entries) != 300 {
 		t.Fatalf("expired entries not swept: %d left, want the 300 live ones", len(c.entries))

@@ -18,7 +18,7 @@ import (
 // tells every app of topology changes, so that its channels re-send their
 // state to their (possibly moved) grains.
 type nodeActor struct {
-	apps map[string]*actor.PID // by key; immutable
+	apps map[string]*actor.PID // by key; replaced whole by setRoutes (a reload)
 	log  *slog.Logger
 }
 
@@ -68,6 +68,8 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		}
 	case *resyncAgain:
 		a.onTopology(ctx)
+	case *setRoutes:
+		a.apps = m.apps
 	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
 	default:
 		a.log.Warn("node: unexpected message", "type", typeName(m))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/herald-push/herald/config"
 	"github.com/herald-push/herald/pusher"
 )
 
@@ -115,8 +116,27 @@ func (w *warnings) Handle(_ context.Context, r slog.Record) error {
 	}
 	return nil
 }
-func (w *warnings) WithAttrs([]slog.Attr) slog.Handler { return w }
-func (w *warnings) WithGroup(string) slog.Handler      { return w }
+func (w *warnings) WithAttrs(as []slog.Attr) slog.Handler { return &warningsWith{w, as} }
+func (w *warnings) WithGroup(string) slog.Handler         { return w }
+
+// warningsWith records into w with attributes given by Logger.With first,
+// as a real handler writes them, so that a test sees a repeated one.
+type warningsWith struct {
+	w     *warnings
+	attrs []slog.Attr
+}
+
+func (h *warningsWith) Enabled(context.Context, slog.Level) bool { return true }
+func (h *warningsWith) Handle(ctx context.Context, r slog.Record) error {
+	nr := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	nr.AddAttrs(h.attrs...)
+	r.Attrs(func(a slog.Attr) bool { nr.AddAttrs(a); return true })
+	return h.w.Handle(ctx, nr)
+}
+func (h *warningsWith) WithAttrs(as []slog.Attr) slog.Handler {
+	return &warningsWith{h.w, append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+func (h *warningsWith) WithGroup(string) slog.Handler { return h }
 func (w *warnings) get() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -139,7 +159,7 @@ func newEnv(t *testing.T, mut func(*AppConfig)) *testEnv {
 	if mut != nil {
 		mut(&app)
 	}
-	b, err := Start(system, Config{Apps: []AppConfig{app}, Logger: slog.New(w)})
+	b, err := Start(system, testConfig(Config{Apps: []AppConfig{app}, Logger: slog.New(w)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,3 +174,38 @@ func newEnv(t *testing.T, mut func(*AppConfig)) *testEnv {
 }
 
 func (e *testEnv) app() *App { a, _ := e.broker.App("key"); return a }
+
+// testConfig fills in the settings a test leaves at zero with the
+// production defaults, from config, the one place they are written down.
+func testConfig(c Config) Config {
+	d := config.Default()
+	if c.Timing == (Timing{}) {
+		c.Timing = Timing{ActivityTimeout: d.WebSocket.ActivityTimeout, PongTimeout: d.WebSocket.PongTimeout}
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = d.API.RequestTimeout
+	}
+	for i := range c.Apps {
+		c.Apps[i] = testApp(c.Apps[i])
+	}
+	return c
+}
+
+// testApp fills in the per-app limits a test leaves at zero with the
+// defaults of config.
+func testApp(a AppConfig) AppConfig {
+	d := config.App{}.WithDefaults()
+	if a.ClientEventRate == 0 {
+		a.ClientEventRate = d.ClientEventRate
+	}
+	if a.MaxPresenceMembers == 0 {
+		a.MaxPresenceMembers = d.MaxPresenceMembers
+	}
+	if a.MaxChannelsPerConnection == 0 {
+		a.MaxChannelsPerConnection = d.MaxChannelsPerConnection
+	}
+	if a.CacheTTL == 0 {
+		a.CacheTTL = d.CacheTTL
+	}
+	return a
+}

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"crypto/tls"
+	"fmt"
+	"time"
+)
 
 // Config is Herald's whole configuration, as returned by Load.
 type Config struct {
@@ -66,7 +70,25 @@ type WebSocket struct {
 	// WebSocket handshake; other origins get 403. A request without an
 	// Origin (not a browser) is accepted. Empty (the default) accepts any.
 	AllowedOrigins []string `koanf:"allowed_origins"`
+	// TLS serves wss:// instead of ws:// when set. When Listen equals
+	// API.Listen the two TLS settings must be the same.
+	TLS TLS `koanf:"tls"`
 }
+
+// TLS is a listener's certificate. Both files or neither: neither (the
+// default) serves plain ws:// or http://. The files are read at start-up
+// and again on every reload (SIGHUP), so a renewed certificate is served
+// to new connections without dropping the open ones.
+type TLS struct {
+	// CertFile is the PEM certificate chain, leaf first.
+	CertFile string `koanf:"cert_file"`
+	// KeyFile is the PEM private key of the leaf. Its contents are never
+	// printed; the path is.
+	KeyFile string `koanf:"key_file"`
+}
+
+// Enabled reports whether TLS is configured (both files given).
+func (t TLS) Enabled() bool { return t.CertFile != "" && t.KeyFile != "" }
 
 // API configures the HTTP server of the Pusher REST API.
 type API struct {
@@ -86,6 +108,8 @@ type API struct {
 	// RequestTimeout is how long one API request may wait for the broker
 	// to answer. Default 5s.
 	RequestTimeout time.Duration `koanf:"request_timeout"`
+	// TLS serves https:// instead of http:// when set.
+	TLS TLS `koanf:"tls"`
 }
 
 // Log configures the process log.
@@ -116,6 +140,11 @@ type Webhooks struct {
 	// QueueSize is the number of events queued per webhook URL. Default
 	// 10000; >= 1.
 	QueueSize int `koanf:"queue_size"`
+	// BackoffMin is the wait before the first retry of a failed delivery;
+	// each later wait doubles, up to BackoffMax. Default 1s; > 0.
+	BackoffMin time.Duration `koanf:"backoff_min"`
+	// BackoffMax caps the wait between retries. Default 60s; >= BackoffMin.
+	BackoffMax time.Duration `koanf:"backoff_max"`
 }
 
 // Cluster configures clustering (docs/cluster.md). Every node has its own
@@ -136,6 +165,11 @@ type Cluster struct {
 	// Advertise is the host:port the other nodes dial, when it differs
 	// from Listen. Default "" (Listen's).
 	Advertise string `koanf:"advertise"`
+	// Grace is how long a departure (a member's last connection, a
+	// channel's last subscription, a node that left) waits before it is
+	// told, so that a reconnect to another node within it shows nothing.
+	// Default 5s; > 0.
+	Grace time.Duration `koanf:"grace"`
 }
 
 // Dashboard configures the live dashboard and debug console at
@@ -149,8 +183,11 @@ type Dashboard struct {
 	Token string `koanf:"token"`
 }
 
-// MinDashboardTokenLength is the shortest dashboard.token accepted.
-const MinDashboardTokenLength = 16
+// MinDashboardTokenLength is the shortest dashboard.token accepted. It is
+// no more than the mask check-config prints in a token's place, so that
+// the printed configuration loads back; use a long random token anyway
+// (openssl rand -hex 16).
+const MinDashboardTokenLength = 8
 
 // Cluster providers.
 const (
@@ -262,8 +299,11 @@ const (
 	defaultCacheTTL                 = 30 * time.Minute
 )
 
-// Default returns the defaults of every setting, with no apps. It is the
-// first layer of Load and a usable value for tests.
+// Default returns the defaults of every setting, with no apps: the one
+// place where default values are written down. It is the first layer of
+// Load; a program that embeds Herald starts from it, sets its apps and
+// passes it to herald.New. The layers below (transport, actors, webhooks)
+// take every value from it and restate none.
 func Default() Config {
 	return Config{
 		WebSocket: WebSocket{
@@ -296,11 +336,14 @@ func Default() Config {
 			Timeout:     4 * time.Second,
 			RetryFor:    5 * time.Minute,
 			QueueSize:   10000,
+			BackoffMin:  time.Second,
+			BackoffMax:  time.Minute,
 		},
 		Cluster: Cluster{
 			Name:          "herald",
 			EtcdEndpoints: []string{"127.0.0.1:2379"},
 			Listen:        "127.0.0.1:0",
+			Grace:         5 * time.Second,
 		},
 		ShutdownTimeout: 10 * time.Second,
 	}
@@ -365,4 +408,15 @@ func DefaultMaxConnections() int {
 		return 0
 	}
 	return max(64, limit-fdReserve)
+}
+
+// Load reads the certificate and key files. Its error names the files and
+// what is wrong with them (crypto/tls describes PEM and key problems
+// without quoting the key).
+func (t TLS) Load() (tls.Certificate, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("cannot load the certificate %s and key %s: %w", t.CertFile, t.KeyFile, err)
+	}
+	return cert, nil
 }

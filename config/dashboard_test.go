@@ -43,7 +43,7 @@ func TestLoadDashboardToken(t *testing.T) {
 // A token too short to resist guessing, or one that does not fit a header
 // unchanged, is refused, and the error never quotes it.
 func TestValidateDashboardToken(t *testing.T) {
-	for _, bad := range []string{"short-tok", "has a space 0123456789", "tab\t0123456789abcdef", "non-ascii-é-0123456789"} {
+	for _, bad := range []string{"short", "has a space 0123456789", "tab\t0123456789abcdef", "non-ascii-é-0123456789"} {
 		c := validConfig()
 		c.Dashboard.Token = bad
 		err := c.Validate()
@@ -77,5 +77,19 @@ func TestLoadDashboardTokenErrorHidesIt(t *testing.T) {
 		if strings.Contains(err.Error(), testToken) {
 			t.Errorf("the error shows the token: %v", err)
 		}
+	}
+}
+
+// check-config prints the configuration with dashboard.token masked.
+func TestDashboardTokenMaskedInYAML(t *testing.T) {
+	c := validConfig()
+	c.Dashboard.Token = testToken
+	out := string(c.YAML())
+	if strings.Contains(out, testToken) || !strings.Contains(out, "dashboard:\n  token: ") {
+		t.Errorf("YAML() shows the token or no dashboard section:\n%s", out)
+	}
+	back, err := Load([]string{"--config", writeConfig(t, "c.yaml", out)}, nil)
+	if err != nil || back.Dashboard.Token != masked {
+		t.Errorf("the printed YAML loads back (%v) with token %q, want the mask", err, back.Dashboard.Token)
 	}
 }

@@ -2,14 +2,22 @@
 //
 // # What is configurable
 //
-// The WebSocket server (websocket.*: listen address, activity and pong
-// timeouts, frame and buffer sizes, allowed origins), the REST API server
-// (api.*: listen address, body size, HTTP timeouts), the log (log.level,
-// log.format), webhook delivery (webhooks.*: debounce, batching, timeout,
-// retries, queue size), clustering (cluster.*), the dashboard
-// (dashboard.token, a credential that is never printed), shutdown_timeout,
-// and the apps: their credentials, features, limits and webhooks. The fields of Config document every key,
-// its default and its range; Default returns the defaults.
+// The WebSocket server (websocket.*: listen address, TLS certificate,
+// activity and pong timeouts, frame and buffer sizes, allowed origins),
+// the REST API server (api.*: listen address, TLS certificate, body size,
+// HTTP timeouts), the log (log.level, log.format), webhook delivery
+// (webhooks.*: debounce, batching, timeout, retries and their back-off,
+// queue size), the cluster (cluster.*), the dashboard (dashboard.token, a
+// credential: never printed), shutdown_timeout, and the apps: their
+// credentials, features, limits and webhooks. The fields of Config
+// document every key, its default and its range.
+//
+// # Defaults
+//
+// Default returns every default, and is the only place one is written
+// down: the packages below (transport, actors, webhooks) restate none and
+// take every value from the Config the herald package builds them from. A
+// program that embeds Herald starts from Default and sets its apps.
 //
 // # Sources and precedence
 //
@@ -45,8 +53,16 @@
 // and sets Config.DevMode, so that Herald runs out of the box but the
 // caller can warn about the well-known credentials.
 //
-// Validate checks the result; its messages name the key and never contain
-// a secret.
+// Validate checks the result, and reads the TLS certificate files; its
+// messages name the key and never contain a secret.
+//
+// # Printing and reloading
+//
+// Config.YAML prints a configuration (herald check-config) as YAML that
+// Load reads back, every secret masked: app secrets, webhook header
+// values, URL passwords and any key named like a credential. Reload says
+// what a running broker applies when it reloads (SIGHUP) and which
+// changed keys take a restart; Reloadable lists them.
 //
 // # Boundaries
 //

@@ -135,6 +135,8 @@ func newFlagSet() *pflag.FlagSet {
 	fs.Int("websocket.max_connections_per_ip", ws.MaxConnectionsPerIP, "open connections per remote IP; more get HTTP 503 (0: no cap)")
 	fs.Int("websocket.read_buffer_size", ws.ReadBufferSize, "read buffer per connection, in `bytes` (>= 256)")
 	fs.StringSlice("websocket.allowed_origins", ws.AllowedOrigins, "accepted Origin headers, comma-separated (default any)")
+	fs.String("websocket.tls.cert_file", ws.TLS.CertFile, "PEM certificate `FILE`: serve wss:// (with --websocket.tls.key_file)")
+	fs.String("websocket.tls.key_file", ws.TLS.KeyFile, "PEM private key `FILE` of --websocket.tls.cert_file")
 
 	api := d.API
 	fs.String("api.listen", api.Listen, "`host:port` of the REST API server (may equal --websocket.listen)")
@@ -144,6 +146,8 @@ func newFlagSet() *pflag.FlagSet {
 	fs.Duration("api.write_timeout", api.WriteTimeout, "time to write a response")
 	fs.Duration("api.idle_timeout", api.IdleTimeout, "time a keep-alive connection may stay idle")
 	fs.Duration("api.request_timeout", api.RequestTimeout, "time a request may wait for the broker")
+	fs.String("api.tls.cert_file", api.TLS.CertFile, "PEM certificate `FILE`: serve https:// (with --api.tls.key_file)")
+	fs.String("api.tls.key_file", api.TLS.KeyFile, "PEM private key `FILE` of --api.tls.cert_file")
 
 	fs.String("log.level", d.Log.Level, "log `level`: debug, info, warn or error")
 	fs.String("log.format", d.Log.Format, "log `format`: text or json")
@@ -155,6 +159,8 @@ func newFlagSet() *pflag.FlagSet {
 	fs.Duration("webhooks.timeout", wh.Timeout, "time one delivery attempt may take")
 	fs.Duration("webhooks.retry_for", wh.RetryFor, "time a failed delivery is retried (0 disables)")
 	fs.Int("webhooks.queue_size", wh.QueueSize, "events queued per webhook URL")
+	fs.Duration("webhooks.backoff_min", wh.BackoffMin, "wait before the first retry; doubles each time")
+	fs.Duration("webhooks.backoff_max", wh.BackoffMax, "longest wait between retries")
 
 	cl := d.Cluster
 	fs.String("cluster.provider", cl.Provider, "membership: \"\" (single node) or etcd")
@@ -162,6 +168,7 @@ func newFlagSet() *pflag.FlagSet {
 	fs.StringSlice("cluster.etcd_endpoints", cl.EtcdEndpoints, "etcd servers, `host:port,...`")
 	fs.String("cluster.listen", cl.Listen, "`host:port` of this node's inter-node (gRPC) listener; port 0 picks one")
 	fs.String("cluster.advertise", cl.Advertise, "`host:port` the other nodes dial, when it differs from cluster.listen")
+	fs.Duration("cluster.grace", cl.Grace, "time a departure waits before it is told (a reconnect within it shows nothing)")
 
 	fs.String("dashboard.token", d.Dashboard.Token, "bearer `token` of the dashboard at /dashboard/ on the API listener (empty: off; in dev mode a random one is made and logged)")
 

@@ -52,6 +52,8 @@ func fullConfig() Config {
 			Timeout:     2 * time.Second,
 			RetryFor:    time.Minute,
 			QueueSize:   500,
+			BackoffMin:  2 * time.Second,
+			BackoffMax:  30 * time.Second,
 		},
 		Cluster:         Default().Cluster,
 		ShutdownTimeout: 30 * time.Second,

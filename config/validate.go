@@ -34,6 +34,7 @@ func (c Config) Validate() error {
 	for i, origin := range ws.AllowedOrigins {
 		v.check(origin != "", fmt.Sprintf("websocket.allowed_origins[%d]", i), "must not be empty")
 	}
+	v.tls("websocket.tls", ws.TLS)
 
 	api := c.API
 	v.listen("api.listen", api.Listen)
@@ -43,6 +44,9 @@ func (c Config) Validate() error {
 	v.positive("api.write_timeout", api.WriteTimeout)
 	v.positive("api.idle_timeout", api.IdleTimeout)
 	v.positive("api.request_timeout", api.RequestTimeout)
+	v.tls("api.tls", api.TLS)
+	v.check(ws.Listen != api.Listen || ws.TLS == api.TLS, "api.tls",
+		"must be the same as websocket.tls when api.listen equals websocket.listen (one listener)")
 
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
@@ -54,6 +58,8 @@ func (c Config) Validate() error {
 	v.positive("webhooks.timeout", wh.Timeout)
 	v.check(wh.RetryFor >= 0, "webhooks.retry_for", "must be >= 0, got %s", wh.RetryFor)
 	v.check(wh.QueueSize >= 1, "webhooks.queue_size", "must be >= 1, got %d", wh.QueueSize)
+	v.positive("webhooks.backoff_min", wh.BackoffMin)
+	v.check(wh.BackoffMax >= wh.BackoffMin, "webhooks.backoff_max", "must be >= webhooks.backoff_min (%s), got %s", wh.BackoffMin, wh.BackoffMax)
 
 	cl := c.Cluster
 	v.oneOf("cluster.provider", cl.Provider, ClusterSingleNode, ClusterEtcd)
@@ -63,6 +69,7 @@ func (c Config) Validate() error {
 		if cl.Advertise != "" {
 			v.listen("cluster.advertise", cl.Advertise)
 		}
+		v.positive("cluster.grace", cl.Grace)
 		v.check(len(cl.EtcdEndpoints) > 0, "cluster.etcd_endpoints", "must name at least one etcd server")
 		for i, e := range cl.EtcdEndpoints {
 			v.listen(fmt.Sprintf("cluster.etcd_endpoints[%d]", i), strings.TrimPrefix(strings.TrimPrefix(e, "http://"), "https://"))
@@ -99,6 +106,22 @@ func (v *validator) positive(key string, d time.Duration) {
 
 func (v *validator) oneOf(key, value string, allowed ...string) {
 	v.check(slices.Contains(allowed, value), key, "must be one of %s, got %q", strings.Join(allowed, ", "), value)
+}
+
+// tls checks a listener's certificate: both files or neither, and a pair
+// that loads. The error names the files (paths, never their contents).
+func (v *validator) tls(key string, t TLS) {
+	switch {
+	case t.CertFile == "" && t.KeyFile == "":
+	case t.CertFile == "":
+		v.check(false, key+".cert_file", "is required when %s.key_file is set", key)
+	case t.KeyFile == "":
+		v.check(false, key+".key_file", "is required when %s.cert_file is set", key)
+	default:
+		if _, err := t.Load(); err != nil {
+			v.check(false, key, "%v", err)
+		}
+	}
 }
 
 // listen checks a listen address. A numeric port is required, although

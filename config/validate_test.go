@@ -80,8 +80,11 @@ func TestValidateRejects(t *testing.T) {
 		}, []string{"api.read_header_timeout", "api.read_timeout", "api.write_timeout", "api.idle_timeout", "api.request_timeout"}},
 		{"log", func(c *Config) { c.Log = Log{Level: "INFO", Format: ""} }, []string{"log.level", "log.format"}},
 		{"webhook settings", func(c *Config) {
-			c.Webhooks = Webhooks{Debounce: -1, BatchWindow: -1, BatchMax: 101, Timeout: 0, RetryFor: -1, QueueSize: 0}
-		}, []string{"webhooks.debounce", "webhooks.batch_window", "webhooks.batch_max", "webhooks.timeout", "webhooks.retry_for", "webhooks.queue_size"}},
+			c.Webhooks = Webhooks{Debounce: -1, BatchWindow: -1, BatchMax: 101, Timeout: 0, RetryFor: -1, QueueSize: 0, BackoffMin: 0, BackoffMax: -1}
+		}, []string{"webhooks.debounce", "webhooks.batch_window", "webhooks.batch_max", "webhooks.timeout", "webhooks.retry_for", "webhooks.queue_size",
+			"webhooks.backoff_min", "webhooks.backoff_max"}},
+		{"backoff max below min", func(c *Config) { c.Webhooks.BackoffMin, c.Webhooks.BackoffMax = time.Minute, time.Second }, []string{"webhooks.backoff_max"}},
+		{"cluster grace", func(c *Config) { c.Cluster.Provider, c.Cluster.Grace = ClusterEtcd, 0 }, []string{"cluster.grace"}},
 		{"shutdown timeout", func(c *Config) { c.ShutdownTimeout = 0 }, []string{"shutdown_timeout"}},
 		{"key and secret required", func(c *Config) { c.Apps[0].Key, c.Apps[0].Secret = "", "" }, []string{"apps[0].key", "apps[0].secret"}},
 		{"key charset", func(c *Config) { c.Apps[0].Key = "key/1" }, []string{"apps[0].key"}},

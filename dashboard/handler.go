@@ -138,7 +138,7 @@ func (d *Handler) overview(w http.ResponseWriter, r *http.Request) {
 	apps := d.cfg.Broker.Apps()
 	out := make([]appView, 0, len(apps))
 	for _, a := range apps {
-		v := appView{ID: appID(a), Key: a.Config.Key, Stats: d.hub.Stats(appID(a))}
+		v := appView{ID: appID(a), Key: a.Key(), Stats: d.hub.Stats(appID(a))}
 		if chans, err := d.listChannels(a, r.URL.Query().Has("fresh")); err == nil {
 			n := len(chans)
 			v.Channels = &n
@@ -207,7 +207,7 @@ func (d *Handler) listChannels(app *actors.App, fresh bool) (map[string]actors.C
 	if ok && !fresh && now.Sub(cached.at) < channelsTTL {
 		return cached.channels, nil
 	}
-	res, err := d.cfg.Broker.Request(&actors.ChannelsRequest{App: app.Config.Key})
+	res, err := d.cfg.Broker.Request(&actors.ChannelsRequest{App: app.Key()})
 	if err == nil {
 		if e, isErr := res.(error); isErr {
 			err = e
@@ -225,4 +225,4 @@ func (d *Handler) listChannels(app *actors.App, fresh bool) (map[string]actors.C
 
 // appID is the id observations carry for a: its id, or its key when it
 // has none (as the actors name it).
-func appID(a *actors.App) string { return cmp.Or(a.Config.ID, a.Config.Key) }
+func appID(a *actors.App) string { return cmp.Or(a.Config().ID, a.Key()) }

@@ -34,10 +34,13 @@ type server struct {
 func startServer(t *testing.T) *server {
 	t.Helper()
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
-	b, err := actors.Start(system, actors.Config{Apps: []actors.AppConfig{
-		{ID: "app-1", Key: "key-1", Secret: "secret-one-never-shown"},
-		{Key: "key-2", Secret: "secret-two-never-shown"},
-	}})
+	app := func(id, key, secret string) actors.AppConfig {
+		return actors.AppConfig{ID: id, Key: key, Secret: secret,
+			ClientEventRate: 10, MaxPresenceMembers: 100, MaxChannelsPerConnection: 100, CacheTTL: time.Minute}
+	}
+	b, err := actors.Start(system, actors.Config{RequestTimeout: 5 * time.Second,
+		Timing: actors.Timing{ActivityTimeout: 30 * time.Second, PongTimeout: 30 * time.Second},
+		Apps:   []actors.AppConfig{app("app-1", "key-1", "secret-one-never-shown"), app("", "key-2", "secret-two-never-shown")}})
 	if err != nil {
 		t.Fatal(err)
 	}

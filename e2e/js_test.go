@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/herald-push/herald"
 	"github.com/herald-push/herald/config"
+	"github.com/herald-push/herald/internal/testcert"
 )
 
 // jsDir is the Node project of the pusher-js / pusher SDK tests.
@@ -32,8 +34,12 @@ const setupCommand = "npm ci --prefix e2e/js"
 const nodeTimeout = 4 * time.Minute
 
 // heartbeatFile needs a broker with a short activity_timeout, so it runs
-// alone, in TestPusherJSHeartbeat.
-const heartbeatFile = "heartbeat.test.mjs"
+// alone, in TestPusherJSHeartbeat; tlsFile needs one serving TLS, in
+// TestPusherJSOverTLS.
+const (
+	heartbeatFile = "heartbeat.test.mjs"
+	tlsFile       = "tls.test.mjs"
+)
 
 // The apps the Node tests use. app2 has client events off. app3 turns on
 // the opt-in features (watchlist events, subscription_count), which would
@@ -45,12 +51,12 @@ var (
 		Watchlist: true, SubscriptionCount: true}.WithDefaults()
 )
 
-// TestPusherJS runs e2e/js/*.test.mjs (node --test), but heartbeatFile,
-// against a Herald with the default settings but for an allowed_origins
-// list, and fails if any Node test fails.
+// TestPusherJS runs e2e/js/*.test.mjs (node --test), but heartbeatFile and
+// tlsFile, against a Herald with the default settings but for an
+// allowed_origins list, and fails if any Node test fails.
 func TestPusherJS(t *testing.T) {
 	node := requireNode(t)
-	files := slices.DeleteFunc(testFiles(t), func(f string) bool { return f == heartbeatFile })
+	files := slices.DeleteFunc(testFiles(t), func(f string) bool { return f == heartbeatFile || f == tlsFile })
 	// A browser origin list must not lock out pusher-js under Node, which
 	// sends no Origin (nor do server SDKs and mobile clients).
 	h := startHerald(t, func(c *config.Config) { c.WebSocket.AllowedOrigins = []string{"https://app.example"} })
@@ -70,6 +76,22 @@ func TestPusherJSHeartbeat(t *testing.T) {
 		c.WebSocket.PongTimeout = 2 * time.Second
 	})
 	runNode(t, node, h, []string{heartbeatFile})
+}
+
+// TestPusherJSOverTLS runs tlsFile against a Herald serving wss:// and
+// https:// (two listeners) with a self-signed certificate that Node trusts
+// through NODE_EXTRA_CA_CERTS: pusher-js with forceTLS and the pusher SDK
+// with useTLS.
+func TestPusherJSOverTLS(t *testing.T) {
+	node := requireNode(t)
+	cert := testcert.Write(t, t.TempDir(), "herald")
+	h := startHerald(t, func(c *config.Config) {
+		c.API.Listen = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		c.WebSocket.TLS = config.TLS{CertFile: cert.CertFile, KeyFile: cert.KeyFile}
+		c.API.TLS = c.WebSocket.TLS
+	})
+	runNodeAt(t, node, h.WebSocketAddr().String(), h.APIAddr().String(), []string{tlsFile},
+		"HERALD_TLS=1", "NODE_EXTRA_CA_CERTS="+cert.CertFile)
 }
 
 // runNode runs node --test on files (relative to jsDir) against h, logging

@@ -8,6 +8,7 @@
 package transport_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 	"github.com/herald-push/herald/actors"
+	"github.com/herald-push/herald/config"
 	"github.com/herald-push/herald/internal/pushertest"
 	"github.com/herald-push/herald/pusher"
 	"github.com/herald-push/herald/transport"
@@ -326,4 +328,65 @@ func TestClusterWatchlist(t *testing.T) {
 			t.Fatalf("heard %s %v, want offline bob", name, ids)
 		}
 	}
+}
+
+// Each node reloads its own apps (as each herald process reloads its own
+// file on SIGHUP): once both have added an app, its events and members
+// cross nodes (a grain on either node finds the app, the node actors
+// route to it); once both have removed it, its clients on every node are
+// closed with 4001 while the other app's stay.
+func TestClusterReloadAddsAndRemovesAnApp(t *testing.T) {
+	nodes := startClusterBrokers(t, 2)
+	a, b := nodes[0], nodes[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reload := func(apps []actors.AppConfig) {
+		for _, n := range nodes {
+			if _, err := n.b.Reload(ctx, apps); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var kept []actors.AppConfig
+	for _, app := range a.b.Apps() {
+		kept = append(kept, app.Config())
+	}
+	added := testApp(config.App{ID: "added-id", Key: "added-key", Secret: "added-secret"})
+	reload(append(kept, added))
+
+	stays := a.connect()
+	stays.Subscribe("news")
+	ca := pushertest.Connect(t, a.ws, "added-key", "added-secret")
+	cb := pushertest.Connect(t, b.ws, "added-key", "added-secret")
+	var names []string
+	for i := 0; i < 8; i++ { // enough channels for grains on both nodes
+		names = append(names, fmt.Sprintf("private-added-%d", i))
+	}
+	for _, name := range names {
+		ca.Subscribe(name)
+		cb.Subscribe(name)
+	}
+	api := pushertest.API{T: t, Base: b.api.Base, ID: "added-id", Key: "added-key", Secret: "added-secret"}
+	for _, name := range names {
+		api.Trigger(name, "crossed", name, nil)
+		for _, c := range []*pushertest.Client{ca, cb} {
+			if f := c.Expect("crossed"); f["channel"] != name {
+				t.Fatalf("frame %v, want the event on %s", f, name)
+			}
+		}
+	}
+	ca.SubscribePresence("presence-added", "ann", nil)
+	cb.SubscribePresence("presence-added", "bob", nil)
+	if f := ca.Expect(pusher.EventMemberAdded); f["channel"] != "presence-added" {
+		t.Fatalf("frame %v", f)
+	}
+
+	reload(kept)
+	for _, c := range []*pushertest.Client{ca, cb} {
+		if e := c.WaitClose(); e.Code != uint16(pusher.CloseAppNotFound) {
+			t.Fatalf("closed with %d, want 4001", e.Code)
+		}
+	}
+	b.api.Trigger("news", "after", "1", nil)
+	stays.Expect("after")
 }

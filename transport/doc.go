@@ -1,7 +1,7 @@
 // Package transport is Herald's network edge: the WebSocket listener
 // (Pusher protocol 7 at /app/{key}, on gws) and the HTTP API listener
-// (Pusher's REST API under /apps/{id}/, /healthz, and mounted handlers such
-// as the JavaScript client).
+// (Pusher's REST API under /apps/{id}/, /healthz, /readyz, and mounted
+// handlers such as the JavaScript client), plain or over TLS.
 //
 // Who talks to whom:
 //
@@ -12,12 +12,29 @@
 // transport never touches actor state: it only sends messages (through
 // actors.Broker) and implements actors.Outbound and actors.Fanout.
 //
+// Lifecycle: Listen opens the listeners before the broker is handed over
+// (Serve): /healthz answers 200 at once, /readyz 503, and every other path
+// (WebSocket upgrades, the API, mounts) 503 with a JSON body. Serve makes
+// them ready. Drain turns /readyz back to 503, stops the WebSocket
+// listener, closes every socket with 4200 so clients reconnect at once
+// and waits for the read loops, while the API listener keeps answering
+// /healthz; Shutdown then closes the listeners.
+//
+// TLS: a listener with TLSFiles serves wss:// or https:// (HTTP/1.1). Its
+// certificate is read through tls.Config.GetCertificate from an atomic
+// pointer that ReloadCertificates swaps, so a renewed certificate reaches
+// new handshakes without touching open connections. Update swaps the
+// Limits (connection caps, origins, write queue bounds for new sockets,
+// body size) and re-reads the apps' API quotas after a Broker.Reload;
+// both are atomic pointers read by the handlers.
+//
 // Goroutines: gws runs one read goroutine per socket (started here,
 // counted in wsHandler.loops, ended by closing the socket); each socket
 // runs a writer goroutine while its queue holds frames (socket.flush).
-// Server runs one goroutine per listener, ended by Shutdown. Shutdown
-// stops the listeners, closes every socket with 4200 so clients reconnect
-// at once, and waits for the read loops.
+// Server runs one goroutine per listener, ended by Shutdown.
+//
+// Config restates no default: every value comes from the caller (herald,
+// from config); New refuses a zero where a value is required.
 //
 // Limits, everything a client controls bounded:
 //   - one inbound frame is at most MaxMessageSize bytes (gws closes a

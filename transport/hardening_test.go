@@ -391,8 +391,8 @@ func upgrade(t *testing.T, wsURL, from, origin string) (int, string) {
 // body; other IPs, the API and /healthz keep working.
 func TestConnectionCaps(t *testing.T) {
 	b := startBroker(t, func(_ *actors.Config, tc *transport.Config) {
-		tc.MaxConnectionsPerIP = 3
-		tc.MaxConnections = 5
+		tc.Limits.MaxConnectionsPerIP = 3
+		tc.Limits.MaxConnections = 5
 	})
 	for i := 0; i < 3; i++ {
 		b.connect()
@@ -461,7 +461,7 @@ func TestAPIQuotas(t *testing.T) {
 // clients without an Origin in (server SDKs, pusher-js under Node).
 func TestAllowedOrigins(t *testing.T) {
 	b := startBroker(t, func(_ *actors.Config, tc *transport.Config) {
-		tc.AllowedOrigins = []string{"https://app.example"}
+		tc.Limits.AllowedOrigins = []string{"https://app.example"}
 	})
 	if code, body := upgrade(t, b.ws, "", "https://evil.example"); code != http.StatusForbidden || !strings.Contains(body, "origin") {
 		t.Fatalf("foreign origin: %d %s", code, body)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/herald-push/herald/actors"
+	"github.com/herald-push/herald/config"
 	"github.com/herald-push/herald/internal/pushertest"
 	"github.com/herald-push/herald/transport"
 )
@@ -24,6 +25,7 @@ const (
 // broker is a real broker on 127.0.0.1:0: actors plus both listeners.
 type broker struct {
 	t   *testing.T
+	b   *actors.Broker
 	srv *transport.Server
 	ws  string // ws://host:port
 	api pushertest.API
@@ -36,14 +38,7 @@ func startBroker(t *testing.T, opts ...brokerOpt) *broker {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}))
-	ac := actors.Config{
-		Apps: []actors.AppConfig{
-			{ID: testID, Key: testKey, Secret: testSecret, ClientEvents: true},
-			{Key: "quiet-key", Secret: "quiet-secret"},
-		},
-		Fanout: transport.Broadcaster{},
-	}
-	tc := transport.Config{WebSocketListen: "127.0.0.1:0", APIListen: "127.0.0.1:0"}
+	ac, tc := defaultConfigs()
 	for _, o := range opts {
 		o(&ac, &tc)
 	}
@@ -51,8 +46,11 @@ func startBroker(t *testing.T, opts ...brokerOpt) *broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := transport.New(b, tc)
-	if err := srv.Start(); err != nil {
+	srv, err := transport.New(tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(b); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -64,8 +62,43 @@ func startBroker(t *testing.T, opts ...brokerOpt) *broker {
 			system.Shutdown()
 		}
 	})
-	return &broker{t: t, srv: srv, ws: "ws://" + srv.WebSocketAddr().String(),
+	return &broker{t: t, b: b, srv: srv, ws: "ws://" + srv.WebSocketAddr().String(),
 		api: pushertest.API{T: t, Base: "http://" + srv.APIAddr().String(), ID: testID, Key: testKey, Secret: testSecret}}
+}
+
+// defaultConfigs are the actors' and listeners' settings of the test
+// broker: two apps, ephemeral loopback ports and, for everything else,
+// the defaults of config, the one place they are written down.
+func defaultConfigs() (actors.Config, transport.Config) {
+	d := config.Default()
+	ac := actors.Config{
+		Apps: []actors.AppConfig{
+			testApp(config.App{ID: testID, Key: testKey, Secret: testSecret, ClientEvents: true}),
+			testApp(config.App{Key: "quiet-key", Secret: "quiet-secret"}),
+		},
+		Timing:         actors.Timing{ActivityTimeout: d.WebSocket.ActivityTimeout, PongTimeout: d.WebSocket.PongTimeout},
+		RequestTimeout: d.API.RequestTimeout,
+		Fanout:         transport.Broadcaster{},
+	}
+	ws, api := d.WebSocket, d.API
+	tc := transport.Config{
+		WebSocketListen: "127.0.0.1:0", APIListen: "127.0.0.1:0",
+		MaxMessageSize: ws.MaxMessageSize, ReadBufferSize: ws.ReadBufferSize,
+		ActivityTimeout: ws.ActivityTimeout, PongTimeout: ws.PongTimeout,
+		ReadHeaderTimeout: api.ReadHeaderTimeout, ReadTimeout: api.ReadTimeout,
+		WriteTimeout: api.WriteTimeout, IdleTimeout: api.IdleTimeout,
+		Limits: transport.Limits{WriteQueue: ws.WriteQueue, WriteQueueBytes: ws.WriteQueueBytes,
+			MaxConnections: ws.MaxConnections, MaxConnectionsPerIP: ws.MaxConnectionsPerIP, MaxBodySize: api.MaxBodySize},
+	}
+	return ac, tc
+}
+
+// testApp is a as the actors take it, with config's per-app defaults.
+func testApp(a config.App) actors.AppConfig {
+	a = a.WithDefaults()
+	return actors.AppConfig{ID: a.ID, Key: a.Key, Secret: a.Secret, ClientEvents: a.ClientEvents,
+		ClientEventRate: a.ClientEventRate, MaxPresenceMembers: a.MaxPresenceMembers,
+		MaxChannelsPerConnection: a.MaxChannelsPerConnection, CacheTTL: a.CacheTTL}
 }
 
 // dial connects to path ("/app/app-key?protocol=7") without waiting for the handshake.

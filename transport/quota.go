@@ -43,3 +43,12 @@ func (l *rateLimit) take(n int, now time.Time) bool {
 	l.tokens -= float64(n)
 	return true
 }
+
+// rateIs reports whether l limits to rate a second (a nil limit: no limit,
+// rate <= 0).
+func (l *rateLimit) rateIs(rate int) bool {
+	if l == nil {
+		return rate <= 0
+	}
+	return l.rate == float64(rate)
+}

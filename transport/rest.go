@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-push/herald/actors"
@@ -17,22 +18,69 @@ import (
 // actor, and writes the answer as JSON. Every error is a JSON body
 // {"error": message, "code": status}.
 type apiHandler struct {
-	broker  *actors.Broker
-	maxBody int64
+	broker  *actors.Broker // set by attach before any request is served
+	maxBody atomic.Int64
 	now     func() time.Time
-	// Per-app quotas (by key; nil: unlimited), immutable after New.
-	events map[string]*rateLimit // max_backend_events_per_second
-	reads  map[string]*rateLimit // max_read_requests_per_second
+	quotas  atomic.Pointer[map[string]*quota] // by app key; replaced whole by attach and setLimits
 }
 
-func newAPIHandler(b *actors.Broker, cfg Config) *apiHandler {
-	h := &apiHandler{broker: b, maxBody: cfg.MaxBodySize, now: time.Now,
-		events: map[string]*rateLimit{}, reads: map[string]*rateLimit{}}
-	for _, a := range b.Apps() {
-		h.events[a.Config.Key] = newRateLimit(a.Config.MaxBackendEventsPerSecond)
-		h.reads[a.Config.Key] = newRateLimit(a.Config.MaxReadRequestsPerSecond)
-	}
+// quota is one app's API quotas (a nil limit: unlimited).
+type quota struct {
+	events *rateLimit // max_backend_events_per_second
+	reads  *rateLimit // max_read_requests_per_second
+}
+
+func newAPIHandler(l Limits) *apiHandler {
+	h := &apiHandler{now: time.Now}
+	h.maxBody.Store(l.MaxBodySize)
+	h.quotas.Store(&map[string]*quota{})
 	return h
+}
+
+// attach makes the handler serve b, with its apps' quotas.
+func (h *apiHandler) attach(b *actors.Broker) {
+	h.broker = b
+	h.readQuotas()
+}
+
+// setLimits applies a new body size and reads the apps' quotas again.
+func (h *apiHandler) setLimits(l Limits) {
+	h.maxBody.Store(l.MaxBodySize)
+	if h.broker != nil {
+		h.readQuotas()
+	}
+}
+
+// readQuotas builds the quotas of the broker's current apps, keeping the
+// limiter (and so its state) of an app whose rate is unchanged.
+func (h *apiHandler) readQuotas() {
+	old := *h.quotas.Load()
+	next := make(map[string]*quota, len(h.broker.Apps()))
+	for _, a := range h.broker.Apps() {
+		cfg, q := a.Config(), &quota{}
+		prev := old[cfg.Key]
+		if prev != nil && prev.events.rateIs(cfg.MaxBackendEventsPerSecond) {
+			q.events = prev.events
+		} else {
+			q.events = newRateLimit(cfg.MaxBackendEventsPerSecond)
+		}
+		if prev != nil && prev.reads.rateIs(cfg.MaxReadRequestsPerSecond) {
+			q.reads = prev.reads
+		} else {
+			q.reads = newRateLimit(cfg.MaxReadRequestsPerSecond)
+		}
+		next[cfg.Key] = q
+	}
+	h.quotas.Store(&next)
+}
+
+// quota returns the quotas of the app whose key is key; an app added by a
+// reload that Update has not read yet is unlimited until then.
+func (h *apiHandler) quota(key string) *quota {
+	if q := (*h.quotas.Load())[key]; q != nil {
+		return q
+	}
+	return &quota{}
 }
 
 // errRate answers a request over an app's quota.
@@ -88,15 +136,15 @@ func (h *apiHandler) serve(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := pusher.VerifyREST(app.Config.Secret, r.Method, signPath, r.URL.Query(), body, h.now()); err != nil {
+	if err := pusher.VerifyREST(app.Config().Secret, r.Method, signPath, r.URL.Query(), body, h.now()); err != nil {
 		return nil, fail(http.StatusUnauthorized, err.Error())
 	}
-	key := app.Config.Key
+	key := app.Key()
 	read := func() error {
 		if err := method(r, http.MethodGet); err != nil {
 			return err
 		}
-		if !h.reads[key].take(1, h.now()) {
+		if !h.quota(key).reads.take(1, h.now()) {
 			return errRate("max_read_requests_per_second")
 		}
 		return nil
@@ -147,11 +195,12 @@ func (h *apiHandler) readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
+	maxBody := h.maxBody.Load()
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return nil, fail(http.StatusBadRequest, "cannot read the request body")
 	}
-	if int64(len(body)) > h.maxBody {
+	if int64(len(body)) > maxBody {
 		return nil, fail(http.StatusRequestEntityTooLarge, "request body too large")
 	}
 	return body, nil
@@ -278,7 +327,7 @@ func (h *apiHandler) trigger(key string, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !h.events[key].take(len(ev.Channels), h.now()) {
+	if !h.quota(key).events.take(len(ev.Channels), h.now()) {
 		return nil, errRate("max_backend_events_per_second")
 	}
 	req := &actors.TriggerRequest{App: key, Events: []actors.TriggerEvent{ev}}
@@ -317,7 +366,7 @@ func (h *apiHandler) batch(key string, body []byte) (any, error) {
 		wantInfo = wantInfo || len(ev.Info) > 0
 		req.Events = append(req.Events, ev)
 	}
-	if !h.events[key].take(len(req.Events), h.now()) {
+	if !h.quota(key).events.take(len(req.Events), h.now()) {
 		return nil, errRate("max_backend_events_per_second")
 	}
 	if !wantInfo {

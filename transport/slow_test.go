@@ -15,7 +15,7 @@ import (
 // A client that stops reading is closed once its write queue fills; the
 // others keep receiving everything.
 func TestSlowConsumerIsClosedAndOthersUnharmed(t *testing.T) {
-	b := startBroker(t, func(_ *actors.Config, tc *transport.Config) { tc.WriteQueue = 16 })
+	b := startBroker(t, func(_ *actors.Config, tc *transport.Config) { tc.Limits.WriteQueue = 16 })
 	good := b.connect()
 	good.Subscribe("firehose")
 

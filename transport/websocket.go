@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,16 +24,13 @@ import (
 // order the client sent them. Every callback recovers from a panic, which
 // then costs that socket only.
 type wsHandler struct {
-	broker   *actors.Broker
+	broker   *actors.Broker // set by Server.Serve before any upgrade is served
 	upgrader *gws.Upgrader
 	log      *slog.Logger
 	warn     *warnLimiter
-	origins  []string
-	idle     time.Duration // read deadline: activity + pong timeouts + slack
-	seq      atomic.Uint64 // socket id sequence
-	limits   writeLimits
-	maxConns int // process-wide cap on open sockets (0: none)
-	maxPerIP int // cap on open sockets per remote IP (0: none)
+	idle     time.Duration          // read deadline: activity + pong timeouts + slack
+	seq      atomic.Uint64          // socket id sequence
+	live     atomic.Pointer[wsLive] // replaced whole by setLimits
 
 	mu       sync.Mutex // guards sockets, admitted, byIP and closing
 	closing  bool       // closeAll has begun: no new socket is served
@@ -46,13 +44,19 @@ type wsHandler struct {
 	testHook func(callback string)
 }
 
-func newWSHandler(b *actors.Broker, cfg Config, log *slog.Logger) *wsHandler {
-	h := &wsHandler{broker: b, log: log, warn: newWarnLimiter(log), origins: cfg.AllowedOrigins,
+// wsLive are the handler's limits that Server.Update changes.
+type wsLive struct {
+	origins  []string
+	maxConns int          // process-wide cap on open sockets (0: none)
+	maxPerIP int          // cap on open sockets per remote IP (0: none)
+	write    *writeLimits // given to each new socket, which keeps it
+}
+
+func newWSHandler(cfg Config, log *slog.Logger) *wsHandler {
+	h := &wsHandler{log: log, warn: newWarnLimiter(log),
 		sockets: make(map[*socket]struct{}), byIP: make(map[string]int),
-		idle:     cfg.ActivityTimeout + cfg.PongTimeout + 10*time.Second,
-		maxConns: cfg.MaxConnections, maxPerIP: cfg.MaxConnectionsPerIP}
-	h.limits = writeLimits{frames: cfg.WriteQueue, bytes: cfg.WriteQueueBytes,
-		onOverflow: func() { h.warn.note("websocket: socket cut, over capacity (4100)", "write_queue") }}
+		idle: cfg.ActivityTimeout + cfg.PongTimeout + 10*time.Second}
+	h.setLimits(cfg.Limits)
 	h.upgrader = gws.NewUpgrader(h, &gws.ServerOption{
 		ReadMaxPayloadSize: cfg.MaxMessageSize,
 		ReadBufferSize:     cfg.ReadBufferSize,
@@ -62,6 +66,13 @@ func newWSHandler(b *actors.Broker, cfg Config, log *slog.Logger) *wsHandler {
 		NewSession:         func() gws.SessionStorage { return &slot{} },
 	})
 	return h
+}
+
+// setLimits makes l the limits of the next upgrades and sockets.
+func (h *wsHandler) setLimits(l Limits) {
+	h.live.Store(&wsLive{origins: l.AllowedOrigins, maxConns: l.MaxConnections, maxPerIP: l.MaxConnectionsPerIP,
+		write: &writeLimits{frames: l.WriteQueue, bytes: l.WriteQueueBytes,
+			onOverflow: func() { h.warn.note("websocket: socket cut, over capacity (4100)", "write_queue") }}})
 }
 
 // appKey finds the key in ".../app/{key}[/...]": any prefix works, so the
@@ -84,13 +95,14 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pusher.WriteError(w, http.StatusNotFound, "not found: connect to /app/{app_key}")
 		return
 	}
-	if !h.originAllowed(r.Header.Get("Origin")) {
+	live := h.live.Load()
+	if !live.originAllowed(r.Header.Get("Origin")) {
 		h.warn.note("websocket: upgrade refused, origin not allowed", "origin")
 		pusher.WriteError(w, http.StatusForbidden, "origin not allowed")
 		return
 	}
 	ip := remoteIP(r.RemoteAddr)
-	if cause := h.admit(ip); cause != "" {
+	if cause := h.admit(live, ip); cause != "" {
 		h.warn.note("websocket: upgrade refused, "+cause, cause)
 		pusher.WriteError(w, http.StatusServiceUnavailable, "too many connections ("+cause+"): try again later")
 		return
@@ -100,7 +112,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.release(ip)
 		return // gws has answered the request
 	}
-	s := newSocket(conn, &h.limits)
+	s := newSocket(conn, live.write)
 	s.ip = ip
 	if app, found := h.broker.App(key); found {
 		s.app = app
@@ -130,13 +142,13 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit counts a new socket of ip, or names the cap it would pass.
-func (h *wsHandler) admit(ip string) (cause string) {
+func (h *wsHandler) admit(live *wsLive, ip string) (cause string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
-	case h.maxConns > 0 && h.admitted >= h.maxConns:
+	case live.maxConns > 0 && h.admitted >= live.maxConns:
 		return "max_connections"
-	case h.maxPerIP > 0 && h.byIP[ip] >= h.maxPerIP:
+	case live.maxPerIP > 0 && h.byIP[ip] >= live.maxPerIP:
 		return "max_connections_per_ip"
 	}
 	h.admitted++
@@ -159,11 +171,11 @@ func (h *wsHandler) release(ip string) {
 // originAllowed: a browser's Origin must be on the list (when there is
 // one); clients that send no Origin (server SDKs, pusher-js under Node,
 // mobile SDKs) are not browsers and are let through.
-func (h *wsHandler) originAllowed(origin string) bool {
-	if len(h.origins) == 0 || origin == "" {
+func (l *wsLive) originAllowed(origin string) bool {
+	if len(l.origins) == 0 || origin == "" {
 		return true
 	}
-	for _, o := range h.origins {
+	for _, o := range l.origins {
 		if o == "*" || strings.EqualFold(o, origin) {
 			return true
 		}
@@ -196,7 +208,7 @@ func (h *wsHandler) contain(c *gws.Conn, callback string) {
 	s := sock(c)
 	attrs := []any{"callback", callback, "panic", fmt.Sprint(r)}
 	if s != nil && s.app != nil {
-		attrs = append(attrs, "app", s.app.Config.Key, "socket_id", s.id)
+		attrs = append(attrs, "app", s.app.Key(), "socket_id", s.id)
 	}
 	h.log.Error("websocket: callback panicked", attrs...)
 	if s != nil {
@@ -313,10 +325,11 @@ func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 }
 
 // closeAll closes every socket with code and waits for their read loops to
-// end, or for the deadline.
-func (h *wsHandler) closeAll(code pusher.CloseCode, reason string, deadline time.Time) {
+// end, or for ctx. It returns how many sockets it closed.
+func (h *wsHandler) closeAll(ctx context.Context, code pusher.CloseCode, reason string) int {
 	h.mu.Lock()
 	h.closing = true
+	n := len(h.sockets)
 	for s := range h.sockets {
 		s.Close(code, reason)
 	}
@@ -328,8 +341,9 @@ func (h *wsHandler) closeAll(code pusher.CloseCode, reason string, deadline time
 	}()
 	select {
 	case <-done:
-	case <-time.After(time.Until(deadline)):
+	case <-ctx.Done():
 	}
+	return n
 }
 
 // slot is a one-value gws.SessionStorage holding the socket, instead of

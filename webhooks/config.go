@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -19,21 +20,11 @@ const (
 	FormatWebman = "webman"
 )
 
-// Defaults applied by Config to its zero fields.
-const (
-	DefaultDebounce    = 3 * time.Second
-	DefaultBatchWindow = 250 * time.Millisecond
-	DefaultBatchMax    = 20
-	DefaultTimeout     = 4 * time.Second
-	DefaultRetryFor    = 5 * time.Minute
-	DefaultQueueSize   = 10000
-	DefaultBackoffMin  = time.Second
-	DefaultBackoffMax  = 60 * time.Second
-)
-
-// Config configures the webhook actor of one app. It is taken by value;
-// every zero field means its default, so Config{Key: k, Secret: s,
-// Endpoints: eps} is complete.
+// Config configures the webhook actor of one app. It is taken by value.
+// It restates no default: the caller (herald.New, from config.Default and
+// the configuration file) gives every value. Debounce, BatchWindow and
+// RetryFor turn their feature off at zero; BatchMax, Timeout, QueueSize,
+// BackoffMin and BackoffMax must be set (NewProps refuses zero).
 type Config struct {
 	// Key is the app key, sent as X-Pusher-Key.
 	Key string
@@ -45,32 +36,29 @@ type Config struct {
 	Endpoints []Endpoint
 	// Debounce is how long channel_vacated and member_removed are held
 	// back, so that a matching channel_occupied or member_added arriving
-	// meanwhile cancels both (see the package doc). Zero means 3s; a
-	// negative value turns debouncing off and sends every event at once.
+	// meanwhile cancels both (see the package doc). Zero turns debouncing
+	// off and sends every event at once.
 	Debounce time.Duration
 	// BatchWindow is the longest an event waits for others to share its
-	// request. Zero means 250ms; a negative value sends at once.
+	// request. Zero sends at once.
 	BatchWindow time.Duration
-	// BatchMax is the largest number of events in one request. Zero means
-	// 20.
+	// BatchMax is the largest number of events in one request; > 0.
 	BatchMax int
 	// Timeout bounds one delivery attempt: the receiver must answer 2xx
-	// within it. Zero means 4s.
+	// within it; > 0.
 	Timeout time.Duration
 	// RetryFor is how long a failed batch keeps being retried, counted from
-	// its first attempt. Zero means 5m; a negative value never retries.
+	// its first attempt. Zero never retries.
 	RetryFor time.Duration
 	// BackoffMin is the wait before the first retry; each later wait
-	// doubles, up to BackoffMax. Zero means 1s.
-	BackoffMin time.Duration
-	// BackoffMax caps the wait between retries. Zero means 60s.
-	BackoffMax time.Duration
+	// doubles, up to BackoffMax. Both > 0, BackoffMax >= BackoffMin.
+	BackoffMin, BackoffMax time.Duration
 	// QueueSize is the number of events waiting per endpoint (the batch in
-	// flight excluded). Events beyond it are dropped, counted and logged.
-	// Zero means 10000.
+	// flight excluded); > 0. Events beyond it are dropped, counted and
+	// logged.
 	QueueSize int
-	// Logger receives delivery failures, drops and overflows. Nil means
-	// slog.Default(). Secrets and header values are never logged.
+	// Logger receives delivery failures, drops and overflows. Nil discards
+	// them. Secrets and header values are never logged.
 	Logger *slog.Logger
 	// Observer is told of deliveries, retries and failures (metrics, debug
 	// logs, the dashboard); nil: nobody.
@@ -88,7 +76,7 @@ type Config struct {
 type Endpoint struct {
 	// URL is the absolute http or https URL events are POSTed to.
 	URL string
-	// Format is FormatPusher or FormatWebman. Empty means FormatPusher. An
+	// Format is FormatPusher or FormatWebman (config fills in its default). An
 	// endpoint with another format is skipped with an error log.
 	Format string
 	// Events lists the event names, in the endpoint's format, that are
@@ -121,39 +109,27 @@ func (realClock) Now() time.Time { return time.Now() }
 
 func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
-// withDefaults returns c with every zero field set to its default.
+// check reports the first setting that must be set and is not.
+func (c Config) check() error {
+	switch {
+	case c.BatchMax <= 0:
+		return fmt.Errorf("webhooks: BatchMax must be > 0, got %d", c.BatchMax)
+	case c.Timeout <= 0:
+		return fmt.Errorf("webhooks: Timeout must be > 0, got %s", c.Timeout)
+	case c.QueueSize <= 0:
+		return fmt.Errorf("webhooks: QueueSize must be > 0, got %d", c.QueueSize)
+	case c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin:
+		return fmt.Errorf("webhooks: BackoffMin must be > 0 and BackoffMax >= BackoffMin, got %s and %s", c.BackoffMin, c.BackoffMax)
+	}
+	return nil
+}
+
+// withRuntime returns c with its nil logger, clock and client filled in.
 // ownClient reports whether the client was made here (and so may be closed
 // by the actor).
-func (c Config) withDefaults() (cfg Config, ownClient bool) {
-	if c.Debounce == 0 {
-		c.Debounce = DefaultDebounce
-	}
-	if c.BatchWindow == 0 {
-		c.BatchWindow = DefaultBatchWindow
-	}
-	if c.BatchMax <= 0 {
-		c.BatchMax = DefaultBatchMax
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.RetryFor == 0 {
-		c.RetryFor = DefaultRetryFor
-	}
-	if c.BackoffMin <= 0 {
-		c.BackoffMin = DefaultBackoffMin
-	}
-	if c.BackoffMax <= 0 {
-		c.BackoffMax = DefaultBackoffMax
-	}
-	if c.BackoffMax < c.BackoffMin {
-		c.BackoffMax = c.BackoffMin
-	}
-	if c.QueueSize <= 0 {
-		c.QueueSize = DefaultQueueSize
-	}
+func (c Config) withRuntime() (cfg Config, ownClient bool) {
 	if c.Logger == nil {
-		c.Logger = slog.Default()
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Clock == nil {
 		c.Clock = realClock{}

@@ -50,7 +50,7 @@ func (b *debouncer) pop() *heldEvent {
 // window, unless debouncing is off or a flush is under way. A second
 // event for a key already held is a duplicate and is dropped.
 func (d *dispatcherActor) hold(key string, ev Event) {
-	if d.cfg.Debounce < 0 || d.flushing() {
+	if d.cfg.Debounce <= 0 || d.flushing() {
 		d.emit(ev)
 		return
 	}

@@ -12,11 +12,15 @@ import (
 
 // NewProps returns the props of the webhook actor of one app (cfg.Key).
 // Channel actors (in a cluster, the channel grains on this node) send it
-// their webhook facts (*actors.ChannelOccupied and
-// the others); Herald.Shutdown (herald.go) sends it *FlushRequest, then stops
-// it. See the package doc for what it sends and when.
-func NewProps(cfg Config) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return newDispatcher(cfg) })
+// their webhook facts (*actors.ChannelOccupied and the others);
+// Herald.Shutdown, and Herald.Reload when it replaces the actor, send it
+// *FlushRequest, then stop it. See the package doc for what it sends and
+// when. A Config without one of its required settings is refused.
+func NewProps(cfg Config) (*actor.Props, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	return actor.PropsFromProducer(func() actor.Actor { return newDispatcher(cfg) }), nil
 }
 
 // dispatcherActor turns an app's facts into webhook requests. Its state
@@ -41,7 +45,7 @@ type dispatcherActor struct {
 }
 
 func newDispatcher(cfg Config) *dispatcherActor {
-	cfg, own := cfg.withDefaults()
+	cfg, own := cfg.withRuntime()
 	return &dispatcherActor{
 		cfg:       cfg,
 		ownClient: own,

@@ -44,7 +44,7 @@ func TestOccupiedNowVacatedAfterDebounce(t *testing.T) {
 
 	h.send(vacated("room"))
 	h.stats() // the vacated is held before the clock moves
-	clk.Advance(DefaultDebounce - time.Millisecond)
+	clk.Advance(defaults.Debounce - time.Millisecond)
 	if s := h.stats(); s.Held != 1 || len(r.events()) != 1 {
 		t.Fatalf("vacated left before the window: held %d, events %v", s.Held, r.events())
 	}
@@ -71,7 +71,7 @@ func TestMembersAddedNowRemovedAfterDebounce(t *testing.T) {
 
 	h.send(added("presence-room", "u1"), added("presence-room", "u2"), removed("presence-room", "u1"))
 	h.stats()
-	clk.Advance(DefaultDebounce)
+	clk.Advance(defaults.Debounce)
 	expectNames(t, r.waitEvents(3),
 		"member_added presence-room u1", "member_added presence-room u2", "member_removed presence-room u1")
 	r.check()
@@ -130,7 +130,7 @@ func TestReloadFlapSendsNothing(t *testing.T) {
 	clk.Advance(time.Second)
 	h.send(vacated("room")) // a duplicate while held is ignored
 	h.stats()
-	clk.Advance(DefaultDebounce)
+	clk.Advance(defaults.Debounce)
 	expectNames(t, r.waitEvents(3),
 		"channel_occupied room", "member_added presence-room u1", "channel_vacated room")
 	h.flush(clk.Now().Add(time.Minute))
@@ -201,7 +201,7 @@ func TestWebmanFormat(t *testing.T) {
 		&actors.CacheMissed{Channel: "cache-x"}, &actors.SubscriptionCountChanged{Channel: "room", Count: 2},
 		removed("presence-room", "u1"), vacated("room"))
 	h.stats()
-	clk.Advance(DefaultDebounce)
+	clk.Advance(defaults.Debounce)
 	expectNames(t, wm.waitEvents(4), "channel_added room", "user_added presence-room u1",
 		"user_removed presence-room u1", "channel_removed room")
 	pu.waitEvents(7)
@@ -269,7 +269,7 @@ func TestBatchWindow(t *testing.T) {
 	h.send(&actors.CacheMissed{Channel: "cache-a"}, &actors.SubscriptionCountChanged{Channel: "a", Count: 1},
 		&actors.SubscriptionCountChanged{Channel: "a", Count: 0})
 	h.stats()
-	clk.Advance(DefaultBatchWindow - time.Millisecond)
+	clk.Advance(defaults.BatchWindow - time.Millisecond)
 	if s := h.stats().Endpoints[0]; s.Queued != 2 || s.InFlight != 0 {
 		t.Fatalf("stats %+v (subscription_count should coalesce)", s)
 	}

@@ -36,7 +36,7 @@
 //
 // # Formats
 //
-// Endpoint.Format "pusher" (the default) sends Pusher's events:
+// Endpoint.Format "pusher" sends Pusher's events:
 // channel_occupied, channel_vacated, member_added, member_removed,
 // client_event (channel, event, data, socket_id, and user_id on presence
 // channels), cache_miss, subscription_count. "webman" sends webman/push's:
@@ -74,7 +74,9 @@
 //
 // Herald.Shutdown (package herald, herald.go: stopHooks), once the
 // listeners and the app actors have stopped, sends each webhook actor a
-// *FlushRequest{Deadline} with RequestFuture, then stops it. The request
+// *FlushRequest{Deadline} with RequestFuture, then stops it; Herald.Reload
+// does the same, in the background, to an actor it replaces with one of
+// new settings (the new one takes the events from then on). The request
 // releases every held event, sends every queue without waiting for batch
 // windows, and is answered *FlushResponse{Pending} when all is delivered
 // or the deadline passed. Stopping the actor (Stop, Poison) cancels a

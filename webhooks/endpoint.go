@@ -33,9 +33,6 @@ type endpoint struct {
 // newEndpoint checks e and builds its state. The sender is not running yet.
 func newEndpoint(idx int, e Endpoint, cfg Config, log *slog.Logger) (*endpoint, error) {
 	format := e.Format
-	if format == "" {
-		format = FormatPusher
-	}
 	if format != FormatPusher && format != FormatWebman {
 		return nil, fmt.Errorf("unknown format %q", e.Format)
 	}

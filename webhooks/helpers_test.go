@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/herald-push/herald/config"
 )
 
 const (
@@ -155,6 +156,9 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *receiver) endpoint(format string, events ...string) Endpoint {
+	if format == "" {
+		format = FormatPusher
+	}
 	return Endpoint{URL: r.srv.URL + "/hook?token=t0ps3cret", Format: format, Events: events}
 }
 
@@ -274,7 +278,53 @@ type harness struct {
 	logs *logSink
 }
 
-// start spawns a webhook actor for cfg, filling Key, Secret and Logger.
+// defaults are the production settings, from config, the one place they
+// are written down.
+var defaults = func() Config {
+	w := config.Default().Webhooks
+	return Config{Debounce: w.Debounce, BatchWindow: w.BatchWindow, BatchMax: w.BatchMax, Timeout: w.Timeout,
+		RetryFor: w.RetryFor, BackoffMin: w.BackoffMin, BackoffMax: w.BackoffMax, QueueSize: w.QueueSize}
+}()
+
+// fill gives a test's Config the production settings it leaves at zero. In
+// tests, a negative Debounce, BatchWindow or RetryFor asks for zero: the
+// feature off.
+func fill(cfg Config) Config {
+	dur := func(v *time.Duration, d time.Duration) {
+		switch {
+		case *v == 0:
+			*v = d
+		case *v < 0:
+			*v = 0
+		}
+	}
+	dur(&cfg.Debounce, defaults.Debounce)
+	dur(&cfg.BatchWindow, defaults.BatchWindow)
+	dur(&cfg.RetryFor, defaults.RetryFor)
+	dur(&cfg.Timeout, defaults.Timeout)
+	dur(&cfg.BackoffMin, defaults.BackoffMin)
+	dur(&cfg.BackoffMax, defaults.BackoffMax)
+	if cfg.BatchMax == 0 {
+		cfg.BatchMax = defaults.BatchMax
+	}
+	if cfg.QueueSize == 0 {
+		cfg.QueueSize = defaults.QueueSize
+	}
+	return cfg
+}
+
+// props is NewProps of fill(cfg).
+func props(t *testing.T, cfg Config) *actor.Props {
+	t.Helper()
+	p, err := NewProps(fill(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// start spawns a webhook actor for cfg (see fill), filling Key, Secret and
+// Logger.
 func start(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
@@ -285,7 +335,7 @@ func start(t *testing.T, cfg Config) *harness {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(logs)
 	}
-	h := &harness{t: t, sys: sys, pid: sys.Root.Spawn(NewProps(cfg)), logs: logs}
+	h := &harness{t: t, sys: sys, pid: sys.Root.Spawn(props(t, cfg)), logs: logs}
 	t.Cleanup(func() { _ = sys.Root.StopFuture(h.pid).Wait() })
 	return h
 }

@@ -35,7 +35,7 @@ func TestStopEndsEveryGoroutine(t *testing.T) {
 	}))
 	logs := &logSink{}
 	before := runtime.NumGoroutine()
-	pid := sys.Root.Spawn(NewProps(Config{Key: testKey, Secret: testSecret, Logger: slog.New(logs),
+	pid := sys.Root.Spawn(props(t, Config{Key: testKey, Secret: testSecret, Logger: slog.New(logs),
 		Endpoints: []Endpoint{slow.endpoint(""), fast.endpoint("")}, BatchMax: 1}))
 
 	sys.Root.Send(pid, occupied("a"))
@@ -81,5 +81,26 @@ func TestPoisonAfterFlush(t *testing.T) {
 	}
 	if g := ourGoroutines(); len(g) != 0 {
 		t.Fatalf("goroutines left after poison:\n%s", strings.Join(g, "\n\n"))
+	}
+}
+
+// Config restates no default: a setting the caller left out is refused,
+// not silently replaced.
+func TestNewPropsRefusesMissingSettings(t *testing.T) {
+	for name, change := range map[string]func(*Config){
+		"BatchMax":   func(c *Config) { c.BatchMax = 0 },
+		"Timeout":    func(c *Config) { c.Timeout = 0 },
+		"QueueSize":  func(c *Config) { c.QueueSize = 0 },
+		"BackoffMin": func(c *Config) { c.BackoffMin = 0 },
+		"BackoffMax": func(c *Config) { c.BackoffMax = c.BackoffMin / 2 },
+	} {
+		cfg := fill(Config{})
+		change(&cfg)
+		if _, err := NewProps(cfg); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("without %s: NewProps error %v, want one naming it", name, err)
+		}
+	}
+	if _, err := NewProps(fill(Config{Debounce: -1, BatchWindow: -1, RetryFor: -1})); err != nil {
+		t.Errorf("zero Debounce, BatchWindow and RetryFor (off): %v", err)
 	}
 }

@@ -84,7 +84,7 @@ func (s *sender) deliver(ctx context.Context, b *batch) bool {
 			s.drop(b, attempt, "actor stopped", err)
 			return false
 		}
-		if s.retryFor < 0 || s.clock.Now().Add(wait).Sub(first) > s.retryFor {
+		if s.retryFor <= 0 || s.clock.Now().Add(wait).Sub(first) > s.retryFor {
 			s.drop(b, attempt, "retry time exhausted", err)
 			return false
 		}

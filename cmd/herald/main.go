@@ -3,7 +3,11 @@
 //
 //	herald                      # dev defaults: one app (key app-key, secret app-secret, any id) on 127.0.0.1
 //	herald --config herald.yaml # file, then HERALD_* env vars, then flags
+//	herald check-config --config herald.yaml  # validate and print it, secrets masked (exit 2 if invalid)
+//	herald --version            # version, VCS commit, Go version
 //	herald --help
+//
+// SIGHUP reloads the configuration; SIGINT and SIGTERM shut down in order.
 package main
 
 import (

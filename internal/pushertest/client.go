@@ -5,6 +5,7 @@
 package pushertest
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,8 +60,14 @@ func (c *Client) OnClose(_ *gws.Conn, err error) {
 // the handshake. The socket is closed when the test ends.
 func Dial(t testing.TB, url string) *Client {
 	t.Helper()
+	return DialTLS(t, url, nil)
+}
+
+// DialTLS is Dial with tc for a wss:// url (nil: the system's roots).
+func DialTLS(t testing.TB, url string, tc *tls.Config) *Client {
+	t.Helper()
 	c := &Client{T: t, frames: make(chan map[string]any, 1024), closed: make(chan *gws.CloseError, 1)}
-	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: url})
+	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: url, TlsConfig: tc})
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
@@ -74,7 +81,13 @@ func Dial(t testing.TB, url string) *Client {
 // connection_established; key and secret sign its subscriptions.
 func Connect(t testing.TB, base, key, secret string) *Client {
 	t.Helper()
-	c := Dial(t, base+"/app/"+key+"?protocol=7&client=js&version=8.4.0")
+	return ConnectTLS(t, base, key, secret, nil)
+}
+
+// ConnectTLS is Connect with tc for a wss:// base (nil: the system's roots).
+func ConnectTLS(t testing.TB, base, key, secret string, tc *tls.Config) *Client {
+	t.Helper()
+	c := DialTLS(t, base+"/app/"+key+"?protocol=7&client=js&version=8.4.0", tc)
 	c.Key, c.Secret = key, secret
 	var d struct {
 		SocketID string `json:"socket_id"`
@@ -216,8 +229,9 @@ func (c *Client) Unsubscribe(channel string) {
 // API calls a broker's HTTP API, signed like Pusher's SDKs.
 type API struct {
 	T               testing.TB
-	Base            string // http://host:port
+	Base            string // http://host:port or https://host:port
 	ID, Key, Secret string
+	Client          *http.Client // nil: http.DefaultClient
 }
 
 // Call makes a signed request (body: nil, []byte or a value to marshal)
@@ -244,7 +258,11 @@ func (a API) RawCall(method, pathQuery string, raw []byte) (int, map[string]any)
 		a.T.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
+	client := a.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	res, err := client.Do(req)
 	if err != nil {
 		a.T.Fatal(err)
 	}
