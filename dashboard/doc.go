@@ -28,7 +28,7 @@
 // Goroutines: none of the package's own. Each event stream runs on its
 // request's goroutine (owned by net/http) and ends when the client goes,
 // when a write stalls for writeWait, or when Hub.Close is called, which
-// herald does before it shuts the listeners down, so that
+// herald does just before it closes the API listener, so that
 // http.Server.Shutdown is not kept waiting by streams that never idle.
 //
 // # Limits
