@@ -18,6 +18,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/herald-push/herald/actors"
 	"github.com/herald-push/herald/config"
+	"github.com/herald-push/herald/dashboard"
 	"github.com/herald-push/herald/transport"
 	"github.com/herald-push/herald/web"
 	"github.com/herald-push/herald/webhooks"
@@ -44,11 +45,13 @@ type Options struct {
 	// Observers are told of what happens in the broker (connections,
 	// subscriptions, API requests, publishes, client events, webhook
 	// deliveries), from the goroutine where it happens: each must be quick
-	// and never block. The metrics (metrics.enabled) and, at debug level,
-	// the debug log lines are observers New adds.
+	// and never block. The metrics (metrics.enabled), the debug log lines
+	// (at debug level) and the dashboard's hub (when it is on) are
+	// observers New adds.
 	Observers []actors.Observer
 	// NoListeners makes Start open neither the WebSocket nor the API
-	// listener (websocket.listen and api.listen are then unused): the
+	// listener, nor metrics.listen's (websocket.listen, api.listen and
+	// metrics.listen are then unused): the
 	// program serves Handler, and APIHandler if it wants the HTTP API, on
 	// its own http.Server. Everything else is the same.
 	NoListeners bool
@@ -66,12 +69,15 @@ type Herald struct {
 	ownSystem  bool
 	server     *transport.Server
 	broker     *actors.Broker  // set by Start, before the listeners serve it
-	observer   actors.Observer // Options.Observers, the metrics and the debug lines as one; nil when none
+	observer   actors.Observer // Options.Observers, the metrics, the debug lines and the dashboard's hub as one; nil when none
 	metrics    *metrics        // GET /metrics; nil when metrics.enabled is false
-	listen     bool            // Start opens the listeners (not Options.NoListeners)
-	authorizer Authorizer      // Options.Authorizer
-	gateway    *actor.PID      // PID: spawned by Start once the broker runs
-	running    atomic.Bool     // from the end of Start to the start of Shutdown: the embedding API works
+	dash       *dashboard.Hub  // nil when the dashboard is off
+	dashToken  string          // the dashboard's token, logged only when made here (dev mode)
+	dashMade   bool
+	listen     bool        // Start opens the listeners (not Options.NoListeners)
+	authorizer Authorizer  // Options.Authorizer
+	gateway    *actor.PID  // PID: spawned by Start once the broker runs
+	running    atomic.Bool // from the end of Start to the start of Shutdown: the embedding API works
 
 	mu       sync.Mutex // held by Reload and Shutdown: one at a time
 	cfg      config.Config
@@ -109,6 +115,10 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		h.metrics = newMetrics(cfg.Apps)
 		observers = append(observers, h.metrics)
 	}
+	if h.dashToken, h.dashMade = dashboardToken(cfg); h.dashToken != "" {
+		h.dash = dashboard.NewHub(dashboard.HubConfig{})
+		observers = append(observers, h.dash)
+	}
 	// The debug lines, when the level is debug or Reload may make it so.
 	if h.level != nil || h.log.Enabled(context.Background(), slog.LevelDebug) {
 		observers = append(observers, logObserver{h.log})
@@ -136,7 +146,11 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		}
 		h.hooks[a.Key] = hk
 	}
-	mounts := map[string]http.Handler{"/": homePage(cfg)}
+	mounts := map[string]http.Handler{"/": homePage(cfg, h.dash != nil)}
+	if h.dash != nil {
+		mounts["/dashboard/"] = dashboard.NewHandler(h.dash, dashboard.Config{Token: h.dashToken,
+			Broker: startedBroker{h}, Page: web.DashboardHandler()})
+	}
 	client := web.ClientHandler()
 	for _, p := range web.ClientPaths() {
 		mounts[p] = client
@@ -343,6 +357,7 @@ func (h *Herald) Start() error {
 	h.running.Store(true)
 	h.server.Serve(b)
 	h.log.Info("ready", "apps", len(cfg.Apps))
+	h.logDashboard()
 	return nil
 }
 
@@ -375,7 +390,8 @@ func (h *Herald) MetricsAddr() net.Addr {
 // once); the gateway (PID) stops, then the app actors (and with them every
 // connection and channel; each server-side subscriber that is still there
 // gets a *SubscriptionError); pending webhooks are flushed; the API listener
-// (and /healthz, 200 until now) closes; then the actor system, if New
+// (and /healthz, 200 until now) closes, after the dashboard's event
+// streams, which never go idle, are ended; then the actor system, if New
 // made it. ctx bounds the whole. Calling it again returns the first
 // call's result.
 func (h *Herald) Shutdown(ctx context.Context) error {
@@ -412,6 +428,9 @@ func (h *Herald) shutdown(ctx context.Context) error {
 	pending := h.stopHooks(deadline)
 	h.retiring.Wait() // webhook actors a reload replaced: each bounded by its own deadline
 	h.log.Info("shutdown: webhooks flushed", "undelivered", pending)
+	if h.dash != nil {
+		h.dash.Close() // the streams end, or the listener's Shutdown waits for ctx
+	}
 	if err := h.server.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("listeners: %w", err))
 	}

@@ -21,6 +21,9 @@ type Config struct {
 	// Cluster makes this process one node of a cluster; the default is a
 	// single node.
 	Cluster Cluster `koanf:"cluster"`
+	// Dashboard serves the live dashboard at /dashboard/ on the API
+	// listener; off by default.
+	Dashboard Dashboard `koanf:"dashboard"`
 	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 	// Apps lists the applications Herald serves. A list from a later
@@ -180,6 +183,23 @@ type Cluster struct {
 	// Default 5s; > 0.
 	Grace time.Duration `koanf:"grace"`
 }
+
+// Dashboard configures the live dashboard and debug console at
+// /dashboard/ on the API listener.
+type Dashboard struct {
+	// Token is the bearer token the dashboard's data requires. Empty (the
+	// default) turns the dashboard off, except in dev mode, where Herald
+	// makes a random token at start and logs the dashboard's URL with it.
+	// It is a credential: never printed, never logged. At least
+	// MinDashboardTokenLength characters, printable ASCII without spaces.
+	Token string `koanf:"token"`
+}
+
+// MinDashboardTokenLength is the shortest dashboard.token accepted. It is
+// no more than the mask check-config prints in a token's place, so that
+// the printed configuration loads back; use a long random token anyway
+// (openssl rand -hex 16).
+const MinDashboardTokenLength = 8
 
 // Cluster providers.
 const (

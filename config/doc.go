@@ -8,8 +8,9 @@
 // HTTP timeouts), the log (log.level, log.format), GET /metrics
 // (metrics.enabled, metrics.listen), webhook delivery
 // (webhooks.*: debounce, batching, timeout, retries and their back-off,
-// queue size), the cluster (cluster.*), shutdown_timeout, and the apps:
-// their credentials, features, limits and webhooks. The fields of Config
+// queue size), the cluster (cluster.*), the dashboard (dashboard.token, a
+// credential: never printed), shutdown_timeout, and the apps: their
+// credentials, features, limits and webhooks. The fields of Config
 // document every key, its default and its range.
 //
 // # Defaults

@@ -178,6 +178,8 @@ func newFlagSet() *pflag.FlagSet {
 	fs.String("cluster.advertise", cl.Advertise, "`host:port` the other nodes dial, when it differs from cluster.listen")
 	fs.Duration("cluster.grace", cl.Grace, "time a departure waits before it is told (a reconnect within it shows nothing)")
 
+	fs.String("dashboard.token", d.Dashboard.Token, "bearer `token` of the dashboard at /dashboard/ on the API listener (empty: off; in dev mode a random one is made and logged)")
+
 	fs.Duration("shutdown_timeout", d.ShutdownTimeout, "time a graceful shutdown may take")
 	return fs
 }

@@ -84,6 +84,12 @@ func (c Config) Validate() error {
 		}
 	}
 
+	if t := c.Dashboard.Token; t != "" {
+		// Never quoted: it is a credential.
+		v.check(len(t) >= MinDashboardTokenLength, "dashboard.token", "must be at least %d characters", MinDashboardTokenLength)
+		v.check(isPrintable(t), "dashboard.token", "must be printable ASCII without spaces")
+	}
+
 	v.positive("shutdown_timeout", c.ShutdownTimeout)
 
 	v.apps(c.Apps)
@@ -232,6 +238,12 @@ func isName(s string) bool {
 	return s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.')
 	}) < 0
+}
+
+// isPrintable reports whether s is made of printable ASCII other than the
+// space, so that it fits an Authorization header and a URL unchanged.
+func isPrintable(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }) < 0
 }
 
 // isToken reports whether s is a valid HTTP header name (an RFC 9110 token).
