@@ -165,7 +165,7 @@ func checkHomePage(t *testing.T, api string) {
 		t.Fatalf("GET /: %d %q", home.status, home.ctype)
 	}
 	for _, want := range []string{"<h1>Herald</h1>", runtime.Version(), `href="/demo/"`, `href="/push.js"`,
-		`href="https://github.com/herald-push/herald"`, "enabled with <code>dashboard.token</code>"} {
+		`href="https://github.com/herald-push/herald"`, `href="/dashboard/"`} {
 		if !strings.Contains(home.body, want) {
 			t.Errorf("GET / lacks %q:\n%s", want, home.body)
 		}
@@ -175,8 +175,9 @@ func checkHomePage(t *testing.T, api string) {
 			t.Errorf("GET / shows %q", secret)
 		}
 	}
-	// Every local link on it answers.
-	for _, link := range []string{"/demo/", "/push.js"} {
+	// Every local link on it answers (the dashboard's page, with a token
+	// made for this run: its data wants that token).
+	for _, link := range []string{"/demo/", "/push.js", "/dashboard/"} {
 		if p := get(t, "GET", api+link); p.status != 200 {
 			t.Errorf("GET %s (linked from /): %d", link, p.status)
 		}
@@ -194,12 +195,16 @@ func checkHomePage(t *testing.T, api string) {
 	if p := get(t, "GET", api+"/push.js"); p.ctype != "application/javascript; charset=utf-8" {
 		t.Errorf("GET /push.js: %q", p.ctype)
 	}
-	for _, path := range []string{"/nope", "/index.html", "/dashboard/", "/healthz/x"} {
+	for _, path := range []string{"/nope", "/index.html", "/healthz/x"} {
 		notFoundJSON(t, "GET "+path, get(t, "GET", api+path))
+	}
+	if p := get(t, "GET", api+"/dashboard/api/overview"); p.status != 401 || p.ctype != "application/json" {
+		t.Errorf("GET /dashboard/api/overview without the token: %d %q, want 401 JSON", p.status, p.ctype)
 	}
 }
 
-// Outside dev mode the page does not link the demo, which is not mounted.
+// Outside dev mode the page does not link the demo, which is not mounted,
+// nor the dashboard without dashboard.token.
 func TestHomePageWithoutDemo(t *testing.T) {
 	h, cfg := startLoaded(t, false, "HERALD_APP_ID=42", "HERALD_APP_KEY=k", "HERALD_APP_SECRET=s")
 	if cfg.DevMode {
@@ -207,8 +212,10 @@ func TestHomePageWithoutDemo(t *testing.T) {
 	}
 	api := "http://" + h.APIAddr().String()
 	home := get(t, "GET", api+"/")
-	if home.status != 200 || strings.Contains(home.body, "/demo/") || !strings.Contains(home.body, `href="/push.js"`) {
+	if home.status != 200 || strings.Contains(home.body, "/demo/") || !strings.Contains(home.body, `href="/push.js"`) ||
+		!strings.Contains(home.body, "enabled with <code>dashboard.token</code>") {
 		t.Errorf("GET / outside dev mode: %d\n%s", home.status, home.body)
 	}
 	notFoundJSON(t, "GET /demo/", get(t, "GET", api+"/demo/"))
+	notFoundJSON(t, "GET /dashboard/ (no dashboard.token)", get(t, "GET", api+"/dashboard/"))
 }

@@ -12,8 +12,13 @@
 //	err = h.Reload(ctx, newCfg) // apps, log level, limits, webhooks, certificates
 //	err = h.Shutdown(ctx)
 //
-// New wires the layers (config → webhooks, transport → actors → pusher):
-// one webhook actor per app that has webhooks and the listeners. Start
+// New wires the layers (config → webhooks, transport, dashboard → actors
+// → pusher): one webhook actor per app that has webhooks, the listeners
+// and the observers every layer reports to: the metrics at GET /metrics
+// (metrics.go, unless metrics.enabled is false), one debug log line per
+// observation at log.level debug (logobserver.go), the dashboard's hub
+// and handler when it is on (dashboard.token, or dev mode: dashboard.go),
+// and Options.Observers. Start
 // opens the listeners (/healthz answers, /readyz says 503), starts the app
 // and HTTP adapter actors (in a cluster: joins it), then serves (/readyz
 // 200). Every value comes from the config.Config given: no layer below

@@ -159,7 +159,9 @@ func (h *Herald) Handler() http.Handler { return h.server.Handler() }
 
 // APIHandler is what the API listener serves: Pusher's HTTP API under
 // /apps/, /healthz, /readyz, the JavaScript client, the auth endpoint of
-// Options.Authorizer at /auth/{key} and Options.Mounts. A program that
+// Options.Authorizer at /auth/{key}, the dashboard at /dashboard/ when it
+// is on, GET /metrics unless metrics.listen gives it a listener (which
+// NoListeners does not open) and Options.Mounts. A program that
 // serves it on its own mux mounts it at the paths it wants of these.
 func (h *Herald) APIHandler() http.Handler { return h.server.APIHandler() }
 

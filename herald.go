@@ -18,6 +18,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/herald-push/herald/actors"
 	"github.com/herald-push/herald/config"
+	"github.com/herald-push/herald/dashboard"
 	"github.com/herald-push/herald/transport"
 	"github.com/herald-push/herald/web"
 	"github.com/herald-push/herald/webhooks"
@@ -44,10 +45,13 @@ type Options struct {
 	// Observers are told of what happens in the broker (connections,
 	// subscriptions, API requests, publishes, client events, webhook
 	// deliveries), from the goroutine where it happens: each must be quick
-	// and never block.
+	// and never block. The metrics (metrics.enabled), the debug log lines
+	// (at debug level) and the dashboard's hub (when it is on) are
+	// observers New adds.
 	Observers []actors.Observer
 	// NoListeners makes Start open neither the WebSocket nor the API
-	// listener (websocket.listen and api.listen are then unused): the
+	// listener, nor metrics.listen's (websocket.listen, api.listen and
+	// metrics.listen are then unused): the
 	// program serves Handler, and APIHandler if it wants the HTTP API, on
 	// its own http.Server. Everything else is the same.
 	NoListeners bool
@@ -65,11 +69,15 @@ type Herald struct {
 	ownSystem  bool
 	server     *transport.Server
 	broker     *actors.Broker  // set by Start, before the listeners serve it
-	observer   actors.Observer // Options.Observers as one; nil when none
-	listen     bool            // Start opens the listeners (not Options.NoListeners)
-	authorizer Authorizer      // Options.Authorizer
-	gateway    *actor.PID      // PID: spawned by Start once the broker runs
-	running    atomic.Bool     // from the end of Start to the start of Shutdown: the embedding API works
+	observer   actors.Observer // Options.Observers, the metrics, the debug lines and the dashboard's hub as one; nil when none
+	metrics    *metrics        // GET /metrics; nil when metrics.enabled is false
+	dash       *dashboard.Hub  // nil when the dashboard is off
+	dashToken  string          // the dashboard's token, logged only when made here (dev mode)
+	dashMade   bool
+	listen     bool        // Start opens the listeners (not Options.NoListeners)
+	authorizer Authorizer  // Options.Authorizer
+	gateway    *actor.PID  // PID: spawned by Start once the broker runs
+	running    atomic.Bool // from the end of Start to the start of Shutdown: the embedding API works
 
 	mu       sync.Mutex // held by Reload and Shutdown: one at a time
 	cfg      config.Config
@@ -98,12 +106,29 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 	}
 	h := &Herald{cfg: cfg, log: opts.Logger, level: opts.LogLevel, system: opts.System, hooks: map[string]hook{},
 		listen: !opts.NoListeners, authorizer: opts.Authorizer}
-	if len(opts.Observers) > 0 {
-		h.observer = actors.Observers(opts.Observers)
-	}
 	if h.log == nil {
 		h.level = new(slog.LevelVar)
 		h.log = NewLogger(cfg.Log, nil, h.level)
+	}
+	observers := append([]actors.Observer(nil), opts.Observers...)
+	if cfg.Metrics.Enabled {
+		h.metrics = newMetrics(cfg.Apps)
+		observers = append(observers, h.metrics)
+	}
+	if h.dashToken, h.dashMade = dashboardToken(cfg); h.dashToken != "" {
+		h.dash = dashboard.NewHub(dashboard.HubConfig{})
+		observers = append(observers, h.dash)
+	}
+	// The debug lines, when the level is debug or Reload may make it so.
+	if h.level != nil || h.log.Enabled(context.Background(), slog.LevelDebug) {
+		observers = append(observers, logObserver{h.log})
+	}
+	switch len(observers) { // none: each report is then a nil check
+	case 0:
+	case 1:
+		h.observer = observers[0]
+	default:
+		h.observer = actors.Observers(observers)
 	}
 	if h.system == nil {
 		actorLog := slog.New(minLevel{h.log.Handler(), slog.LevelWarn}).With("component", "actor")
@@ -121,7 +146,11 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 		}
 		h.hooks[a.Key] = hk
 	}
-	mounts := map[string]http.Handler{"/": homePage(cfg)}
+	mounts := map[string]http.Handler{"/": homePage(cfg, h.dash != nil)}
+	if h.dash != nil {
+		mounts["/dashboard/"] = dashboard.NewHandler(h.dash, dashboard.Config{Token: h.dashToken,
+			Broker: startedBroker{h}, Page: web.DashboardHandler()})
+	}
 	client := web.ClientHandler()
 	for _, p := range web.ClientPaths() {
 		mounts[p] = client
@@ -137,24 +166,36 @@ func New(cfg config.Config, opts Options) (*Herald, error) {
 	if opts.Authorizer != nil {
 		mounts["/auth/"] = authHandler{h: h}
 	}
-	for p, m := range opts.Mounts {
-		mounts[p] = m
+	for p, handler := range opts.Mounts {
+		mounts[p] = handler
 	}
 	tc := transportConfig(cfg)
 	tc.Mounts, tc.Logger, tc.Observer = mounts, h.log, h.observer
+	if h.metrics != nil {
+		tc.Metrics, tc.MetricsListen = h.metrics.handler(), cfg.Metrics.Listen
+	}
 	srv, err := transport.New(tc)
 	if err != nil {
 		h.stopHooks(time.Now())
 		return nil, err
 	}
 	h.server = srv
+	if h.metrics != nil {
+		h.metrics.attachServer(srv)
+	}
 	return h, nil
 }
 
-// spawnHook starts the webhook actor of app a.
+// spawnHook starts the webhook actor of app a, at New and on Reload, with
+// the observers and its metrics queue depth gauge; it names the app as
+// the broker does.
 func (h *Herald) spawnHook(cfg config.Config, a config.App) (hook, error) {
 	wc := webhookConfig(cfg, a, h.log)
+	wc.App = h.appName(a)
 	wc.Observer = h.observer
+	if h.metrics != nil {
+		wc.QueueDepth = h.metrics.queueDepth(wc.App)
+	}
 	props, err := webhooks.NewProps(wc)
 	if err != nil {
 		return hook{}, fmt.Errorf("webhooks of app %q: %w", a.Key, err)
@@ -274,6 +315,9 @@ func (h *Herald) Start() error {
 		if cfg.DevMode {
 			h.log.Info("listening", "listener", "demo", "url", h.server.APIURL()+"/demo/")
 		}
+		if h.metrics != nil {
+			h.log.Info("listening", "listener", "metrics", "url", h.server.MetricsURL()+"/metrics")
+		}
 	}
 	cluster, err := clusterConfig(cfg.Cluster)
 	if err != nil {
@@ -307,9 +351,13 @@ func (h *Herald) Start() error {
 		return fmt.Errorf("spawn the gateway: %w", err)
 	}
 	h.gateway = gateway
+	if h.metrics != nil {
+		h.metrics.attachBroker(b)
+	}
 	h.running.Store(true)
 	h.server.Serve(b)
 	h.log.Info("ready", "apps", len(cfg.Apps))
+	h.logDashboard()
 	return nil
 }
 
@@ -325,13 +373,25 @@ func (h *Herald) WebSocketAddr() net.Addr { return h.server.WebSocketAddr() }
 // Options.NoListeners).
 func (h *Herald) APIAddr() net.Addr { return h.server.APIAddr() }
 
+// MetricsAddr is where GET /metrics is served (after Start): the API
+// listener, or metrics.listen's; nil when metrics.enabled is false or
+// with Options.NoListeners (APIHandler then serves it, unless
+// metrics.listen is set).
+func (h *Herald) MetricsAddr() net.Addr {
+	if h.metrics == nil {
+		return nil
+	}
+	return h.server.MetricsAddr()
+}
+
 // Shutdown stops in order, logging each step: the embedding API refuses
 // (ErrNotRunning), /readyz turns 503 and the WebSocket listener stops
 // accepting; every socket is closed with 4200 (clients reconnect at
 // once); the gateway (PID) stops, then the app actors (and with them every
 // connection and channel; each server-side subscriber that is still there
 // gets a *SubscriptionError); pending webhooks are flushed; the API listener
-// (and /healthz, 200 until now) closes; then the actor system, if New
+// (and /healthz, 200 until now) closes, after the dashboard's event
+// streams, which never go idle, are ended; then the actor system, if New
 // made it. ctx bounds the whole. Calling it again returns the first
 // call's result.
 func (h *Herald) Shutdown(ctx context.Context) error {
@@ -368,6 +428,9 @@ func (h *Herald) shutdown(ctx context.Context) error {
 	pending := h.stopHooks(deadline)
 	h.retiring.Wait() // webhook actors a reload replaced: each bounded by its own deadline
 	h.log.Info("shutdown: webhooks flushed", "undelivered", pending)
+	if h.dash != nil {
+		h.dash.Close() // the streams end, or the listener's Shutdown waits for ctx
+	}
 	if err := h.server.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("listeners: %w", err))
 	}
@@ -437,11 +500,25 @@ func parseLevel(s string) slog.Level {
 }
 
 // sameHooks reports whether two webhook settings would make the same
-// actor (the logger, client and clock are the process's, not settings).
+// actor (the logger, client, clock, observers and the app's name are the
+// process's wiring, set by spawnHook, not settings).
 func sameHooks(a, b webhooks.Config) bool {
-	a.Logger, a.Client, a.Clock = nil, nil, nil
-	b.Logger, b.Client, b.Clock = nil, nil, nil
+	for _, c := range []*webhooks.Config{&a, &b} {
+		c.Logger, c.Client, c.Clock, c.Observer, c.QueueDepth, c.App = nil, nil, nil, nil, nil, ""
+	}
 	return reflect.DeepEqual(a, b)
+}
+
+// appName is how the broker names app a (actors.App.Name): as the running
+// app does when it runs (a reload keeps the name an app started with),
+// else its id, or its key when it has none.
+func (h *Herald) appName(a config.App) string {
+	if h.broker != nil {
+		if app, ok := h.broker.App(a.Key); ok {
+			return app.Name()
+		}
+	}
+	return appName(a)
 }
 
 // minLevel raises a handler's threshold: Proto.Actor logs every dead

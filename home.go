@@ -10,13 +10,12 @@ import (
 )
 
 // homePage is the page GET / answers on the API listener: name, version
-// and links, never a key or a secret.
-func homePage(cfg config.Config) http.Handler {
+// and links, never a key, a secret or the dashboard's token.
+func homePage(cfg config.Config, dashboard bool) http.Handler {
 	return web.HomeHandler(web.Home{
-		Version: buildVersion(),
-		Demo:    cfg.DevMode,
-		// Dashboard stays false (the page says "enabled with
-		// dashboard.token") until the dashboard is configurable.
+		Version:   buildVersion(),
+		Demo:      cfg.DevMode,
+		Dashboard: dashboard,
 	})
 }
 

@@ -10,8 +10,10 @@ import (
 )
 
 // The packages are layers and imports point one way:
-// cmd → herald → {config, transport, webhooks, web} → actors → pusher.
+// cmd → herald → {config, transport, webhooks, web, dashboard} → actors → pusher.
 // This test is the machine that enforces it (the depguard of style.md).
+// The Prometheus client stays in the root package (metrics.go): the layers
+// below report observations and keep atomics.
 func TestImportsPointOneWay(t *testing.T) {
 	const mod = "github.com/herald-push/herald"
 	rules := map[string]struct {
@@ -19,11 +21,12 @@ func TestImportsPointOneWay(t *testing.T) {
 		forbidden  []string
 	}{
 		"pusher":    {stdlibOnly: true},
-		"actors":    {forbidden: []string{"github.com/lxzan/gws", "net/http", "github.com/knadh/", mod + "/transport", mod + "/webhooks", mod + "/config", mod + "/web"}},
-		"transport": {forbidden: []string{"github.com/knadh/", mod + "/config", mod + "/webhooks", mod + "/web"}},
-		"webhooks":  {forbidden: []string{"github.com/lxzan/gws", "github.com/knadh/", mod + "/config", mod + "/transport", mod + "/web"}},
-		"config":    {forbidden: []string{mod + "/actors", mod + "/transport", mod + "/webhooks", mod + "/web", "github.com/asynkron/"}},
-		"web":       {forbidden: []string{mod + "/actors", mod + "/transport", mod + "/webhooks", mod + "/config", "github.com/"}},
+		"actors":    {forbidden: []string{"github.com/lxzan/gws", "net/http", "github.com/knadh/", "github.com/prometheus/", mod + "/transport", mod + "/webhooks", mod + "/config", mod + "/web", mod + "/dashboard"}},
+		"transport": {forbidden: []string{"github.com/knadh/", "github.com/prometheus/", mod + "/config", mod + "/webhooks", mod + "/web", mod + "/dashboard"}},
+		"webhooks":  {forbidden: []string{"github.com/lxzan/gws", "github.com/knadh/", "github.com/prometheus/", mod + "/config", mod + "/transport", mod + "/web", mod + "/dashboard"}},
+		"config":    {forbidden: []string{mod + "/actors", mod + "/transport", mod + "/webhooks", mod + "/web", mod + "/dashboard", "github.com/asynkron/", "github.com/prometheus/"}},
+		"web":       {forbidden: []string{mod + "/actors", mod + "/transport", mod + "/webhooks", mod + "/config", mod + "/dashboard", "github.com/"}},
+		"dashboard": {forbidden: []string{"github.com/lxzan/gws", "github.com/knadh/", "github.com/asynkron/", "github.com/prometheus/", mod + "/config", mod + "/transport", mod + "/webhooks", mod + "/web"}},
 	}
 	for dir, rule := range rules {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))

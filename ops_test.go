@@ -141,7 +141,7 @@ func startLeveled(t *testing.T, cfg *config.Config) (*herald.Herald, *logSink, *
 }
 
 // Start-up logs every listener with its full URL (the demo's in dev
-// mode); shutdown logs each step; no line repeats an attribute or shows
+// mode, /metrics'); shutdown logs each step; no line repeats an attribute or shows
 // the app secret.
 func TestStartAndShutdownLogs(t *testing.T) {
 	cfg := config.Default()
@@ -159,7 +159,8 @@ func TestStartAndShutdownLogs(t *testing.T) {
 	for _, l := range withMsg(lines, "listening") {
 		urls = append(urls, l["listener"].(string)+" "+l["url"].(string))
 	}
-	want := []string{"websocket ws://" + ws + "/app/{key}", "api http://" + api + "/", "demo http://" + api + "/demo/"}
+	want := []string{"websocket ws://" + ws + "/app/{key}", "api http://" + api + "/", "demo http://" + api + "/demo/",
+		"metrics http://" + api + "/metrics"} // metrics.enabled by default, on the API listener
 	if !slices.Equal(urls, want) {
 		t.Errorf("listeners logged %q, want %q", urls, want)
 	}
@@ -372,6 +373,25 @@ func TestReloadAppsAndWebhooks(t *testing.T) {
 	}
 	if w := withMsg(lines, "reload: setting not reloadable, ignored until restart"); len(w) != 1 || w[0]["key"] != "websocket.listen" {
 		t.Errorf("ignored keys logged %+v", w)
+	}
+	// log.level debug turns the debug lines on: the subscription made
+	// after the reload is logged, the one made before is not.
+	subscribed := func(lines []map[string]any, channel string) bool {
+		for _, l := range withMsg(lines, "subscribed") {
+			if l["channel"] == channel && l["level"] == "DEBUG" {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(10 * time.Second); !subscribed(lines, "after"); lines = logs.lines(t, "new-secret", "added-secret") {
+		if time.Now().After(deadline) {
+			t.Fatal("no debug line for the subscription made after the reload to debug")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if subscribed(lines, "before") {
+		t.Error("a debug line for a subscription made at info level")
 	}
 
 	// An invalid configuration is refused and changes nothing.

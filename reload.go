@@ -25,7 +25,8 @@ import (
 //   - webhooks: an app whose webhook settings (its URLs, secret or the
 //     webhooks.* keys) changed gets a new webhook actor for the events
 //     from now on, while the old one delivers what it holds (flushed for
-//     up to shutdown_timeout, with the old settings), then stops;
+//     up to shutdown_timeout, with the old settings), then stops; the new
+//     one reports to the same observers and metrics as the old;
 //   - log.level, the connection caps, allowed origins, write queue bounds
 //     (new sockets), api.max_body_size, shutdown_timeout;
 //   - the TLS certificate files are read again: new handshakes get the new
@@ -72,6 +73,9 @@ func (h *Herald) Reload(ctx context.Context, next config.Config) error {
 	}
 	if err != nil { // applied, but removed apps were cut short
 		h.log.Warn("reload: removed apps stopped before their connections closed", "err", err)
+	}
+	if h.metrics != nil {
+		h.metrics.declare(cfg.Apps) // the added apps' series, at 0
 	}
 	var rebuilt []string
 	deadline := time.Now().Add(cfg.ShutdownTimeout)

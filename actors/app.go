@@ -20,7 +20,7 @@ import (
 type appInfo struct {
 	key      string
 	cfg      atomic.Pointer[AppConfig]
-	id       string // the app's id at start, or its key when it has none (for facts and logs)
+	id       string // the app's id at start, or its key when it has none (App.Name: facts, logs, observations)
 	fanout   Fanout
 	system   *actor.ActorSystem
 	log      *slog.Logger
@@ -29,18 +29,18 @@ type appInfo struct {
 	dispatch actor.PropsOption // runs every actor of the broker on its pool
 	node     *clusterNode      // nil in single-node mode
 	stopped  chan struct{}     // closed by the app actor when it has stopped
+	gauges   *Gauges           // kept by the app's channel actors; a reload keeps them with the app
+	observer Observer          // nil: nobody (see observe)
 	// watchers are told of every fact (WatchFacts): written by the app
 	// actor only, swapped whole, read by every actor that tells a fact.
 	watchers atomic.Pointer[[]*actor.PID]
 }
 
 func newAppInfo(ac AppConfig, system *actor.ActorSystem, shared appShared, dispatch actor.PropsOption) *appInfo {
-	id := ac.ID
-	if id == "" {
-		id = ac.Key
-	}
+	id := ac.name()
 	info := &appInfo{key: ac.Key, id: id, fanout: shared.fanout, system: system, log: shared.log.With("app", id),
-		timing: shared.timing, dispatch: dispatch, node: shared.node, stopped: make(chan struct{})}
+		timing: shared.timing, dispatch: dispatch, node: shared.node, stopped: make(chan struct{}),
+		gauges: &Gauges{}, observer: shared.observer}
 	info.cfg.Store(&ac)
 	info.connect = newConnectionProps(info)
 	return info
@@ -93,6 +93,15 @@ type channelEntry struct {
 	info  ChannelInfo
 }
 
+// channelFailed is a channel actor's word that a panic is stopping it. It
+// reaches the app before the channel's subscribers hear of it
+// (ChannelLost), so a Join they send at once goes to a new channel actor,
+// not to the stopping one.
+type channelFailed struct {
+	channel string
+	pid     *actor.PID
+}
+
 func newAppProps(app *appInfo) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &appActor{app: app, channels: make(map[string]*channelEntry), byPID: make(map[string]string),
@@ -126,6 +135,8 @@ func (a *appActor) Receive(ctx actor.Context) {
 		a.onStats(ctx, m)
 	case *actor.Terminated:
 		a.onTerminated(ctx, m)
+	case *channelFailed:
+		a.onChannelFailed(m)
 	case *SignedIn:
 		a.onSignedIn(ctx, m)
 	case *SignedOut:
@@ -184,7 +195,7 @@ func (a *appActor) onConnect(ctx actor.Context, m *Connect) {
 	}
 	if max := a.app.config().MaxConnections; max > 0 && a.conns >= max {
 		m.Reply <- &Connected{Refused: &RefusedError{Code: pusher.CloseOverQuota,
-			Message: "Over quota: the app has reached its connection limit", Reason: "max_connections"}}
+			Message: "Over quota: the app has reached its connection limit", Reason: QuotaAppConnections}}
 		return
 	}
 	slot := a.names.take()
@@ -319,6 +330,15 @@ func (a *appActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 	}
 }
 
+// onChannelFailed forgets a channel whose actor is stopping after a panic
+// (byPID keeps it until it terminates), so the next Join spawns a new one.
+func (a *appActor) onChannelFailed(m *channelFailed) {
+	if e := a.channels[m.channel]; e != nil && e.pid.Id == m.pid.Id {
+		delete(a.channels, m.channel)
+		a.vacated(m.channel)
+	}
+}
+
 // onRetire closes every connection of an app a reload removed with 4001
 // (the app no longer exists: clients do not reconnect) and stops the app
 // once they have stopped. Connect is refused from now on.
@@ -355,6 +375,9 @@ func (a *appActor) onSignedOut(ctx actor.Context, m *SignedOut) {
 }
 
 func (a *appActor) onSignedIn(ctx actor.Context, m *SignedIn) {
+	if m.Success != nil {
+		m.Out.Send(m.Success)
+	}
 	c := &userConn{pid: m.Conn, out: m.Out, socketID: m.SocketID, userID: m.UserID}
 	if a.app.config().Watchlist {
 		c.watchlist = m.Watchlist
@@ -418,24 +441,28 @@ func (a *appActor) terminateUser(userID string) int {
 	for _, c := range conns {
 		c.out.Send(pusher.AppendError(nil, int(pusher.CloseUnauthorized), "Connection terminated by the app"))
 		c.out.Close(pusher.CloseUnauthorized, "Connection terminated by the app")
+		a.app.observe(Observation{Kind: ObservedError, SocketID: c.socketID, Code: int(pusher.CloseUnauthorized), Detail: "Connection terminated by the app"})
 	}
 	return len(conns)
 }
 
 // sendToUser writes a #server-to-user-{id} event to every connection
-// signed in as userID here, but the socket except.
-func (a *appActor) sendToUser(userID string, frame []byte, except string) {
+// signed in as userID here, but the socket except, and returns to how many.
+func (a *appActor) sendToUser(userID string, frame []byte, except string) int {
 	conns := a.users.conns(userID)
 	if len(conns) == 0 {
-		return
+		return 0
 	}
 	sh := a.app.fanout.Share(frame)
+	n := 0
 	for _, c := range conns {
 		if except == "" || c.socketID != except {
 			c.out.SendShared(sh)
+			n++
 		}
 	}
 	sh.Release()
+	return n
 }
 
 func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
@@ -449,6 +476,7 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 			cache := pusher.IsCache(ch)
 			kept := a.app.node == nil && hist.on(ch) // single node: this actor keeps its history
 			if e == nil && kind != pusher.ServerToUser && !cache && a.app.node == nil && !kept {
+				a.published(ch, ev.Name, 0)
 				continue // nobody here, and no other node to ask
 			}
 			room := len(ev.Data) + len(ev.Name) + len(ch) + 48
@@ -460,9 +488,10 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 			case kind == pusher.ServerToUser && a.app.node != nil:
 				a.toEveryNode(ctx, &clusterpb.UserDeliver{App: a.app.key,
 					UserId: ch[len(pusher.ServerToUserPrefix):], Frame: frame, Except: ev.SocketID})
+				a.published(ch, ev.Name, -1)
 				continue
 			case kind == pusher.ServerToUser:
-				a.sendToUser(ch[len(pusher.ServerToUserPrefix):], frame, ev.SocketID)
+				a.published(ch, ev.Name, a.sendToUser(ch[len(pusher.ServerToUserPrefix):], frame, ev.SocketID))
 				continue
 			case cache && a.app.node == nil: // in a cluster the grain keeps it
 				cached := frame
@@ -481,8 +510,11 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 					p.Event, p.Data, p.CacheTtlMs = ev.Name, ev.Data, a.app.config().CacheTTL.Milliseconds()
 				}
 				a.publishToGrain(ctx, ch, p)
-			case e != nil:
-				ctx.Send(e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID})
+				a.published(ch, ev.Name, -1) // the grain fans out, over every node
+			case e != nil: // the channel reports it, with its exact fan-out
+				ctx.Send(e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID, Event: ev.Name})
+			default: // no channel actor here: a cache channel or one with history, without subscribers
+				a.published(ch, ev.Name, 0)
 			}
 		}
 		var infos map[string]ChannelInfo
@@ -497,6 +529,12 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 	if ctx.Sender() != nil { // Broker.Post sends without waiting for an answer
 		ctx.Respond(res)
 	}
+}
+
+// published observes an API event on channel ch written to n sockets
+// (-1: not known here).
+func (a *appActor) published(ch, event string, n int) {
+	a.app.observe(Observation{Kind: ObservedPublish, Channel: ch, Event: event, Count: n})
 }
 
 func (a *appActor) info(ch string) ChannelInfo {

@@ -90,8 +90,9 @@ type Config struct {
 	// Cluster, when set, makes the Broker a member of a cluster; nil is a
 	// single node (no remote, no grains).
 	Cluster *ClusterConfig
-	// Observer is told of subscriptions, publishes and client events
-	// (metrics, debug logs, the dashboard); nil: nobody.
+	// Observer is told of subscriptions, publishes, client events and the
+	// errors sent to clients (metrics, debug logs, the dashboard), from the
+	// actors' turns; nil: nobody, at the cost of a nil check.
 	Observer Observer
 }
 
@@ -120,6 +121,21 @@ type appSet struct {
 	order []*App
 }
 
+// Name is how logs, observations and metrics name the app: its id when it
+// started, or its key when it had none. A reload keeps it.
+func (a *App) Name() string { return a.info.id }
+
+// Gauges are the app's live subscription and channel counts on this node;
+// a reload keeps them.
+func (a *App) Gauges() *Gauges { return a.info.gauges }
+
+func (c AppConfig) name() string {
+	if c.ID != "" {
+		return c.ID
+	}
+	return c.Key
+}
+
 // Broker is a running set of app actors and the HTTP adapter actor. Its
 // methods are safe for concurrent use: they only send messages and read
 // the current app set.
@@ -139,10 +155,11 @@ type Broker struct {
 
 // appShared is what Start gives every app, those Reload adds included.
 type appShared struct {
-	fanout Fanout
-	log    *slog.Logger
-	timing Timing
-	node   *clusterNode
+	fanout   Fanout
+	log      *slog.Logger
+	timing   Timing
+	node     *clusterNode
+	observer Observer // nil: nobody
 }
 
 // ErrUnknownApp is returned for an app key no app has.
@@ -153,7 +170,7 @@ var ErrUnknownApp = errors.New("unknown app")
 type RefusedError struct {
 	Code    pusher.CloseCode
 	Message string
-	Reason  string // the config key of the quota, for logs
+	Reason  string // the config key of the quota (QuotaAppConnections), for logs and observations
 }
 
 func (e *RefusedError) Error() string { return "connect: refused: " + e.Message }
@@ -178,7 +195,7 @@ func Start(system *actor.ActorSystem, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{system: system, pool: newPool(), timeout: cfg.RequestTimeout,
-		shared: appShared{fanout: cfg.Fanout, log: cfg.Logger, timing: cfg.Timing}}
+		shared: appShared{fanout: cfg.Fanout, log: cfg.Logger, timing: cfg.Timing, observer: cfg.Observer}}
 	if cfg.Cluster != nil {
 		b.shared.node = &clusterNode{grace: cfg.Cluster.Grace, log: cfg.Logger.With("component", "cluster")}
 	}

@@ -23,6 +23,7 @@ type channelActor struct {
 	app    *appInfo
 	name   string
 	kind   pusher.ChannelKind
+	class  ChannelClass // for the app's gauges
 	subs   []*subscriber
 	index  map[string]int    // connection PID id → position in subs
 	auth   *channelAuthority // counts and presence; this node is "" (single-node mode)
@@ -58,7 +59,7 @@ func newerMember(seq, from uint64) bool {
 
 func newChannelProps(app *appInfo, name string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		a := &channelActor{app: app, name: name, kind: pusher.Kind(name), index: make(map[string]int), countSent: -1}
+		a := &channelActor{app: app, name: name, kind: pusher.Kind(name), class: ClassOf(name), index: make(map[string]int), countSent: -1}
 		a.countEnabled = app.config().SubscriptionCount && a.kind != pusher.Presence
 		a.auth = newChannelAuthority(a.kind == pusher.Presence)
 		return a
@@ -95,6 +96,7 @@ func (a *channelActor) contain(ctx actor.Context) {
 		logPanic(a.app.log, r, ctx.Message(), "actor", "channel", "channel", a.name)
 		if !a.failed {
 			a.failed = true
+			ctx.Send(ctx.Parent(), &channelFailed{channel: a.name, pid: ctx.Self()}) // before the subscribers hear of it
 			ctx.Stop(ctx.Self())
 		}
 	}
@@ -107,6 +109,7 @@ func (a *channelActor) onStopped(ctx actor.Context) {
 	if a.countTimer != nil {
 		a.countTimer.Stop()
 	}
+	a.app.gauges.stopped(a.class, len(a.subs))
 	if !a.failed || len(a.subs) == 0 {
 		return
 	}
@@ -154,6 +157,7 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 	}
 	a.index[m.Conn.Id] = len(a.subs)
 	a.subs = append(a.subs, sub)
+	a.app.gauges.subscribed(a.class, len(a.subs))
 
 	data := "{}"
 	if a.auth.presence {
@@ -225,6 +229,7 @@ func (a *channelActor) onLeave(ctx actor.Context, conn *actor.PID) {
 	a.subs[last] = nil
 	a.subs = a.subs[:last]
 	delete(a.index, conn.Id)
+	a.app.gauges.unsubscribed(a.class, len(a.subs))
 
 	if a.auth.presence && a.auth.leave(localNode, sub.userID) {
 		data := pusher.AppendMemberData(nil, pusher.Member{UserID: sub.userID})
@@ -238,7 +243,14 @@ func (a *channelActor) onLeave(ctx actor.Context, conn *actor.PID) {
 	a.report(ctx)
 }
 
-func (a *channelActor) onPublish(m *Publish) { a.broadcast(m.Frame, m.Except) }
+// onPublish writes an event to the subscribers and observes an API event
+// with its fan-out: one observation per publish, never per frame.
+func (a *channelActor) onPublish(m *Publish) {
+	n := a.broadcast(m.Frame, m.Except)
+	if m.Event != "" {
+		a.app.observe(Observation{Kind: ObservedPublish, Channel: a.name, Event: m.Event, Count: n})
+	}
+}
 
 func (a *channelActor) onClientEvent(ctx actor.Context, m *PublishClientEvent) {
 	i, ok := a.index[m.Sender.Id]
@@ -259,31 +271,36 @@ func (a *channelActor) onUsers(ctx actor.Context) {
 }
 
 // broadcast writes frame, encoded once, to every subscriber but the socket
-// whose id is except.
-func (a *channelActor) broadcast(frame []byte, except string) {
-	broadcast(a.app.fanout, a.subs, frame, except, 0)
+// whose id is except, and returns to how many.
+func (a *channelActor) broadcast(frame []byte, except string) int {
+	return broadcast(a.app.fanout, a.subs, frame, except, 0)
 }
 
 // broadcast writes frame, shared once through fanout, to every subscriber
 // in subs but the socket whose id is except and those whose member list
-// already had member event seq (see newerMember; 0: not a member event).
-// A server-side subscriber gets the frame itself (subscriberOut.deliver).
+// already had member event seq (see newerMember; 0: not a member event),
+// and returns to how many (server-side subscribers included). A
+// server-side subscriber gets the frame itself (subscriberOut.deliver).
 // Both kinds of channel actor fan out through it.
-func broadcast(fanout Fanout, subs []*subscriber, frame []byte, except string, seq uint64) {
+func broadcast(fanout Fanout, subs []*subscriber, frame []byte, except string, seq uint64) int {
 	if len(subs) == 0 {
-		return
+		return 0
 	}
 	sh := fanout.Share(frame)
+	n := 0
 	for _, s := range subs {
 		if (except == "" || s.socketID != except) && (seq == 0 || newerMember(seq, s.fromSeq)) {
 			if so, ok := s.out.(*subscriberOut); ok {
 				so.deliver(frame)
+				n++
 				continue
 			}
 			s.out.SendShared(sh)
+			n++
 		}
 	}
 	sh.Release()
+	return n
 }
 
 func (a *channelActor) report(ctx actor.Context) {

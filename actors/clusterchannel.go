@@ -22,6 +22,7 @@ type clusterChannelActor struct {
 	app     *appInfo
 	name    string
 	kind    pusher.ChannelKind
+	class   ChannelClass // for the app's gauges
 	subs    []*subscriber
 	index   map[string]int // connection PID id → position in subs
 	members []*clusterpb.Member
@@ -77,7 +78,7 @@ type resync struct{ grain *actor.PID }
 
 func newClusterChannelProps(app *appInfo, name string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &clusterChannelActor{app: app, name: name, kind: pusher.Kind(name),
+		return &clusterChannelActor{app: app, name: name, kind: pusher.Kind(name), class: ClassOf(name),
 			index: make(map[string]int), pending: make(map[string]*pendingJoin), known: make(map[string]bool)}
 	}, app.dispatch)
 }
@@ -111,6 +112,7 @@ func (a *clusterChannelActor) contain(ctx actor.Context) {
 		logPanic(a.app.log, r, ctx.Message(), "actor", "channel", "channel", a.name)
 		if !a.failed {
 			a.failed = true
+			ctx.Send(ctx.Parent(), &channelFailed{channel: a.name, pid: ctx.Self()}) // before the subscribers hear of it
 			ctx.Stop(ctx.Self())
 		}
 	}
@@ -128,6 +130,7 @@ func (a *clusterChannelActor) onStopped(ctx actor.Context) {
 	if len(a.subs) == 0 {
 		return
 	}
+	a.app.gauges.stopped(a.class, len(a.subs))
 	a.subs, a.members = nil, nil
 	a.version++
 	st := a.state("", false)
@@ -406,6 +409,7 @@ func (a *clusterChannelActor) add(ctx actor.Context, m *Join, data string, fromS
 	}
 	a.index[m.Conn.Id] = len(a.subs)
 	a.subs = append(a.subs, sub)
+	a.app.gauges.subscribed(a.class, len(a.subs))
 	// The grain and the app hear of it before the client can act on its
 	// subscription (the frame may be written at once, in place).
 	a.sendState(ctx, m.SocketID, false)
@@ -434,6 +438,7 @@ func (a *clusterChannelActor) onLeave(ctx actor.Context, conn *actor.PID) {
 	a.subs = a.subs[:last]
 	delete(a.index, conn.Id)
 	delete(a.after, conn.Id)
+	a.app.gauges.unsubscribed(a.class, len(a.subs))
 	if sub.userID != "" {
 		for i, mm := range a.members {
 			if mm.UserId == sub.userID {

@@ -135,6 +135,7 @@ func (a *connectionActor) onClose(ctx actor.Context, m *closeConnection) {
 	if a.out != nil {
 		a.out.Send(pusher.AppendError(nil, int(m.code), m.message))
 		a.out.Close(m.code, m.message)
+		a.app.observe(Observation{Kind: ObservedError, SocketID: a.socketID, Code: int(m.code), Detail: m.message})
 	}
 	ctx.Stop(ctx.Self())
 }
@@ -251,8 +252,11 @@ func (a *connectionActor) onSignin(ctx actor.Context, raw json.RawMessage) {
 	a.userID = user.ID
 	data := pusher.AppendString([]byte(`{"user_data":`), d.UserData)
 	data = append(data, '}')
-	a.out.Send(pusher.AppendEvent(nil, pusher.EventSigninSuccess, "", string(data), ""))
-	ctx.Send(ctx.Parent(), &SignedIn{Conn: ctx.Self(), Out: a.out, SocketID: a.socketID, UserID: user.ID, Watchlist: user.Watchlist})
+	// The app writes signin_success: it knows the user before the client
+	// can act on its signin, so an event to the user sent once the client
+	// has seen it reaches the client.
+	ctx.Send(ctx.Parent(), &SignedIn{Conn: ctx.Self(), Out: a.out, SocketID: a.socketID, UserID: user.ID, Watchlist: user.Watchlist,
+		Success: pusher.AppendEvent(nil, pusher.EventSigninSuccess, "", string(data), "")})
 }
 
 func (a *connectionActor) onActivity(_ actor.Context, m *Activity) {
@@ -387,6 +391,7 @@ func (a *connectionActor) onSubscribeUser(channel string) {
 		return
 	}
 	a.out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionSucceeded, channel, "{}", ""))
+	a.app.observe(Observation{Kind: ObservedSubscribe, Channel: channel, SocketID: a.socketID})
 }
 
 func (a *connectionActor) onUnsubscribe(ctx actor.Context, raw json.RawMessage) {
@@ -400,6 +405,7 @@ func (a *connectionActor) onUnsubscribe(ctx actor.Context, raw json.RawMessage) 
 	}
 	delete(a.subs, d.Channel)
 	ctx.Send(ctx.Parent(), &Leave{Channel: d.Channel, Conn: ctx.Self()})
+	a.app.observe(Observation{Kind: ObservedUnsubscribe, Channel: d.Channel, SocketID: a.socketID})
 }
 
 func (a *connectionActor) onJoined(m *Joined) {
@@ -408,6 +414,9 @@ func (a *connectionActor) onJoined(m *Joined) {
 	}
 	a.releaseAck()
 	if s := a.subs[m.Channel]; s != nil {
+		if s.pid == nil {
+			a.app.observe(Observation{Kind: ObservedSubscribe, Channel: m.Channel, SocketID: a.socketID})
+		}
 		s.pid = m.PID
 	}
 }
@@ -433,21 +442,26 @@ func (a *connectionActor) onChannelLost(m *ChannelLost) {
 }
 
 func (a *connectionActor) onClientEvent(ctx actor.Context, f pusher.Frame) {
-	reject := func(msg string) { a.sendError(pusher.ErrCodeClientEventRejected, "Client event rejected - "+msg) }
+	reject := func(reason, msg string) {
+		a.out.Send(pusher.AppendError(nil, pusher.ErrCodeClientEventRejected, "Client event rejected - "+msg))
+		a.app.observe(Observation{Kind: ObservedClientRefused, Channel: pusher.Truncate(f.Channel, pusher.MaxChannelNameLength),
+			Event: pusher.Truncate(f.Event, pusher.MaxEventNameLength), SocketID: a.socketID,
+			Code: pusher.ErrCodeClientEventRejected, Detail: reason})
+	}
 	sub := a.subs[f.Channel]
 	switch {
 	case !a.app.config().ClientEvents:
-		reject("client events are not enabled for this app")
+		reject(ClientEventRefusedDisabled, "client events are not enabled for this app")
 	case !pusher.Kind(f.Channel).AllowsClientEvents():
-		reject("only supported on private and presence channels")
+		reject(ClientEventRefusedChannel, "only supported on private and presence channels")
 	case sub == nil || sub.pid == nil:
-		reject("you are not subscribed to " + pusher.Truncate(f.Channel, 200))
+		reject(ClientEventRefusedNotSubscribed, "you are not subscribed to "+pusher.Truncate(f.Channel, 200))
 	case !pusher.ValidEventName(f.Event):
-		reject("invalid event name")
+		reject(ClientEventRefusedName, "invalid event name")
 	case len(f.Data) > pusher.MaxDataSize:
-		reject("data is larger than 10 KB")
+		reject(ClientEventRefusedSize, "data is larger than 10 KB")
 	case !a.limiter.allow(time.Now(), a.app.config().ClientEventRate):
-		reject("rate limit exceeded: at most " + strconv.Itoa(a.app.config().ClientEventRate) + " client events per second")
+		reject(ClientEventRefusedRate, "rate limit exceeded: at most "+strconv.Itoa(a.app.config().ClientEventRate)+" client events per second")
 	default:
 		data := string(f.Data)
 		if data == "" {
@@ -456,6 +470,7 @@ func (a *connectionActor) onClientEvent(ctx actor.Context, f pusher.Frame) {
 		frame := pusher.AppendEvent(make([]byte, 0, len(data)+len(f.Event)+len(f.Channel)+64), f.Event, f.Channel, data, sub.userID)
 		ctx.Send(sub.pid, &PublishClientEvent{Channel: f.Channel, Frame: frame, Sender: ctx.Self(),
 			Event: f.Event, Data: data, SocketID: a.socketID, UserID: sub.userID})
+		a.app.observe(Observation{Kind: ObservedClientEvent, Channel: f.Channel, Event: f.Event, SocketID: a.socketID})
 	}
 }
 
@@ -463,14 +478,18 @@ func (a *connectionActor) onClientEvent(ctx actor.Context, f pusher.Frame) {
 // pusher:subscription_error on that channel, which pusher-js re-emits on
 // the channel object. It never contains the expected signature.
 func (a *connectionActor) refuse(channel string, status int, msg string) {
+	channel = pusher.Truncate(channel, pusher.MaxChannelNameLength)
+	a.app.observe(Observation{Kind: ObservedSubscribeRefused, Channel: channel, SocketID: a.socketID, Code: status, Detail: msg})
 	data := []byte(`{"type":"AuthError","error":`)
 	data = pusher.AppendString(data, msg)
 	data = append(data, `,"status":`...)
 	data = strconv.AppendInt(data, int64(status), 10)
 	data = append(data, '}')
-	a.out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionError, pusher.Truncate(channel, pusher.MaxChannelNameLength), string(data), ""))
+	a.out.Send(pusher.AppendEvent(nil, pusher.EventSubscriptionError, channel, string(data), ""))
 }
 
+// sendError sends pusher:error and observes it.
 func (a *connectionActor) sendError(code int, msg string) {
 	a.out.Send(pusher.AppendError(nil, code, msg))
+	a.app.observe(Observation{Kind: ObservedError, SocketID: a.socketID, Code: code, Detail: msg})
 }

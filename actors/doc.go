@@ -28,9 +28,11 @@
 //	connection ──PublishClientEvent──► channel
 //	transport ──Trigger/Channels/Channel/Users/TerminateUserRequest──► api ──Forward──► app (──Forward──► channel)
 //	channel ──ChannelStats──► app            (counts for queries; idle → app stops it)
+//	channel ──channelFailed──► app           (a panic stops it: forgotten before its subscribers hear)
 //	channel ──PublishClientEvent──► app ──Publish──► channel   (channels with history: the app numbers it)
 //	channel ──facts (ChannelOccupied, MemberAdded, …)──► the app's webhook actor, fact watchers
 //	channel, connection ──Outbound.Send/SendShared──► socket (transport)
+//	connection, stand-in, channel, app ──Observation──► Config.Observer (observe.go)
 //
 // A program that embeds Herald (package herald) adds server-side
 // subscribers and fact watchers, its own actors:
@@ -125,15 +127,30 @@
 // Panics: every Receive recovers (contain), logs the panic with the app,
 // socket id and channel, and costs only what panicked. A connection stops
 // (its socket is closed with 4200 and the client reconnects; a restart
-// would silently forget its subscriptions); a channel stops and tells its
-// subscribers (ChannelLost → subscription_error, status 500), who can
-// subscribe again; an app drops the message and goes on, so one bad
+// would silently forget its subscriptions); a channel tells its app
+// (channelFailed), stops and tells its subscribers (ChannelLost →
+// subscription_error, status 500), who can subscribe again at once: the
+// app has forgotten the stopping actor and spawns a new one; an app drops the message and goes on, so one bad
 // message never stops every connection of an app.
 //
 // Backpressure: a connection acknowledges a client's frame to the
 // transport once handled, and a subscribe once its Join is answered, so
 // what one client can queue at its connection and at channels is bounded
 // by the transport's inbound window.
+//
+// Observations: with Config.Observer set, the actors report what an
+// operator watches (observe.go): the connection its subscriptions,
+// refusals, unsubscribes, client events and the errors it sends; a
+// server-side subscriber's stand-in the same for its subscriptions (its
+// SocketID is its pseudo id, "server-3"); the channel each API event it
+// fanned out, with the number of subscribers it wrote to; the app what
+// reached no channel actor. One observation per such event, never one per
+// delivered frame; a nil Observer costs a nil check. Channel actors also
+// keep their app's Gauges (gauges.go): subscriptions and channels by
+// class, as atomics the metrics read at scrape time, the one shared state
+// of this package, written on subscribe and leave only. Gauges and the
+// Observer belong to appInfo, so a reload keeps both for the apps that
+// stay.
 //
 // Names: an app numbers its children (conn-7, ch-12, sub-3) and reuses
 // the numbers of those that terminated (names.go), so Proto.Actor's

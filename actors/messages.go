@@ -66,6 +66,10 @@ type Publish struct {
 	Channel string
 	Frame   []byte
 	Except  string
+	// Event is the name of an API event (the app sets it, single node
+	// only), which the channel observes with its fan-out; empty for the
+	// frames it need not report.
+	Event string
 	// In a cluster, set when Frame is member_added or member_removed (from
 	// the grain): whom it is about.
 	MemberAdded, MemberRemoved string
@@ -101,6 +105,9 @@ type SignedIn struct {
 	SocketID  string
 	UserID    string
 	Watchlist []string
+	// Success is the pusher:signin_success frame, which the app writes to
+	// Out first, once it knows the user.
+	Success []byte
 }
 
 // SignedOut tells the app a signed-in connection stopped.

@@ -98,45 +98,61 @@ func (o *outbox) empty(t *testing.T) {
 	}
 }
 
-// warnings records the actors' warn-level log lines ("unexpected message").
+// warnings records the actors' warn-level log lines ("unexpected message"),
+// with the attributes of the logger (With) first. A line that names an
+// attribute twice is recorded as a "repeated attribute" line, which fails
+// the test like any unexpected line.
 type warnings struct {
 	mu    sync.Mutex
 	lines []string
 }
 
 func (w *warnings) Enabled(context.Context, slog.Level) bool { return true }
-func (w *warnings) Handle(_ context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelWarn {
-		w.mu.Lock()
-		var b strings.Builder
-		b.WriteString(r.Message)
-		r.Attrs(func(a slog.Attr) bool { b.WriteString(" " + a.String()); return true })
-		w.lines = append(w.lines, b.String())
-		w.mu.Unlock()
-	}
-	return nil
+func (w *warnings) Handle(ctx context.Context, r slog.Record) error {
+	return withAttrs{w: w}.Handle(ctx, r)
 }
-func (w *warnings) WithAttrs(as []slog.Attr) slog.Handler { return &warningsWith{w, as} }
+func (w *warnings) WithAttrs(as []slog.Attr) slog.Handler { return withAttrs{w: w, attrs: as} }
 func (w *warnings) WithGroup(string) slog.Handler         { return w }
 
-// warningsWith records into w with attributes given by Logger.With first,
-// as a real handler writes them, so that a test sees a repeated one.
-type warningsWith struct {
+// withAttrs is a warnings handler under a logger's With attributes.
+type withAttrs struct {
 	w     *warnings
 	attrs []slog.Attr
 }
 
-func (h *warningsWith) Enabled(context.Context, slog.Level) bool { return true }
-func (h *warningsWith) Handle(ctx context.Context, r slog.Record) error {
-	nr := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
-	nr.AddAttrs(h.attrs...)
-	r.Attrs(func(a slog.Attr) bool { nr.AddAttrs(a); return true })
-	return h.w.Handle(ctx, nr)
+func (h withAttrs) Enabled(context.Context, slog.Level) bool { return true }
+func (h withAttrs) Handle(_ context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(r.Message)
+	seen := map[string]bool{}
+	var repeated []string
+	add := func(a slog.Attr) bool {
+		if seen[a.Key] {
+			repeated = append(repeated, a.Key)
+		}
+		seen[a.Key] = true
+		b.WriteString(" " + a.String())
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	h.w.mu.Lock()
+	defer h.w.mu.Unlock()
+	h.w.lines = append(h.w.lines, b.String())
+	for _, k := range repeated {
+		h.w.lines = append(h.w.lines, "repeated attribute "+k+" in: "+b.String())
+	}
+	return nil
 }
-func (h *warningsWith) WithAttrs(as []slog.Attr) slog.Handler {
-	return &warningsWith{h.w, append(append([]slog.Attr(nil), h.attrs...), as...)}
+func (h withAttrs) WithAttrs(as []slog.Attr) slog.Handler {
+	return withAttrs{w: h.w, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
 }
-func (h *warningsWith) WithGroup(string) slog.Handler { return h }
+func (h withAttrs) WithGroup(string) slog.Handler { return h }
 func (w *warnings) get() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -108,6 +108,9 @@ func (a *subscriberActor) onRemove(ctx actor.Context, m *RemoveSubscriber) {
 		return
 	}
 	delete(a.subs, m.Channel)
+	if s.joined {
+		a.app.observe(Observation{Kind: ObservedUnsubscribe, Channel: m.Channel, SocketID: a.socketID})
+	}
 	a.answer(s, &SubscriptionError{App: a.app.key, Channel: m.Channel, Reason: "unsubscribed before it was in place"})
 	ctx.Send(ctx.Parent(), &Leave{Channel: m.Channel, Conn: ctx.Self()})
 }
@@ -115,6 +118,7 @@ func (a *subscriberActor) onRemove(ctx actor.Context, m *RemoveSubscriber) {
 func (a *subscriberActor) onJoined(m *Joined) {
 	if s := a.subs[m.Channel]; s != nil && m.SocketID == a.socketID && !s.joined {
 		s.joined = true
+		a.app.observe(Observation{Kind: ObservedSubscribe, Channel: m.Channel, SocketID: a.socketID})
 		a.answer(s, nil) // the subscriber has had Subscribed (subscriberOut) by now
 	}
 }
@@ -122,6 +126,7 @@ func (a *subscriberActor) onJoined(m *Joined) {
 func (a *subscriberActor) onJoinRefused(m *JoinRefused) {
 	if s := a.subs[m.Channel]; s != nil && m.SocketID == a.socketID && !s.joined {
 		delete(a.subs, m.Channel)
+		a.refused(m.Channel, m.Message)
 		a.notify(s, m.Channel, m.Message)
 	}
 }
@@ -158,7 +163,15 @@ func (a *subscriberActor) onStopped(ctx actor.Context) {
 // refuse tells the subscriber (and reply) that a subscription to channel
 // will not happen.
 func (a *subscriberActor) refuse(channel, reason string, r func(error)) {
+	a.refused(channel, reason)
 	a.notify(&serverSub{replies: []func(error){r}}, channel, reason)
+}
+
+// refused observes a subscription refused to the subscriber: Code 0, as
+// no subscription_error is sent.
+func (a *subscriberActor) refused(channel, reason string) {
+	a.app.observe(Observation{Kind: ObservedSubscribeRefused, Channel: pusher.Truncate(channel, pusher.MaxChannelNameLength),
+		SocketID: a.socketID, Detail: reason})
 }
 
 // notify sends the subscriber a SubscriptionError for channel and answers

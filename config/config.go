@@ -14,11 +14,16 @@ type Config struct {
 	API API `koanf:"api"`
 	// Log configures the process log.
 	Log Log `koanf:"log"`
+	// Metrics configures GET /metrics (Prometheus).
+	Metrics Metrics `koanf:"metrics"`
 	// Webhooks holds the delivery settings shared by every app's webhooks.
 	Webhooks Webhooks `koanf:"webhooks"`
 	// Cluster makes this process one node of a cluster; the default is a
 	// single node.
 	Cluster Cluster `koanf:"cluster"`
+	// Dashboard serves the live dashboard at /dashboard/ on the API
+	// listener; off by default.
+	Dashboard Dashboard `koanf:"dashboard"`
 	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 	// Apps lists the applications Herald serves. A list from a later
@@ -117,6 +122,16 @@ type Log struct {
 	Format string `koanf:"format"`
 }
 
+// Metrics configures GET /metrics, the Prometheus text format of the
+// broker's counters.
+type Metrics struct {
+	// Enabled serves /metrics. Default true.
+	Enabled bool `koanf:"enabled"`
+	// Listen is the host:port of a listener of its own for /metrics.
+	// Default "": /metrics is served on the API listener.
+	Listen string `koanf:"listen"`
+}
+
 // Webhooks holds the delivery settings shared by every app's webhooks.
 type Webhooks struct {
 	// Debounce holds webhook events back for this long, so that a change
@@ -168,6 +183,23 @@ type Cluster struct {
 	// Default 5s; > 0.
 	Grace time.Duration `koanf:"grace"`
 }
+
+// Dashboard configures the live dashboard and debug console at
+// /dashboard/ on the API listener.
+type Dashboard struct {
+	// Token is the bearer token the dashboard's data requires. Empty (the
+	// default) turns the dashboard off, except in dev mode, where Herald
+	// makes a random token at start and logs the dashboard's URL with it.
+	// It is a credential: never printed, never logged. At least
+	// MinDashboardTokenLength characters, printable ASCII without spaces.
+	Token string `koanf:"token"`
+}
+
+// MinDashboardTokenLength is the shortest dashboard.token accepted. It is
+// no more than the mask check-config prints in a token's place, so that
+// the printed configuration loads back; use a long random token anyway
+// (openssl rand -hex 16).
+const MinDashboardTokenLength = 8
 
 // Cluster providers.
 const (
@@ -330,6 +362,9 @@ func Default() Config {
 		Log: Log{
 			Level:  "info",
 			Format: "text",
+		},
+		Metrics: Metrics{
+			Enabled: true,
 		},
 		Webhooks: Webhooks{
 			Debounce:    3 * time.Second,

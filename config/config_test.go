@@ -31,6 +31,8 @@ func TestDefault(t *testing.T) {
 		{"shutdown_timeout", d.ShutdownTimeout, 10 * time.Second},
 		{"websocket.write_queue_bytes", d.WebSocket.WriteQueueBytes, 1 << 20},
 		{"websocket.max_connections_per_ip", d.WebSocket.MaxConnectionsPerIP, 0},
+		{"metrics.enabled", d.Metrics.Enabled, true},
+		{"metrics.listen", d.Metrics.Listen, ""},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

@@ -5,10 +5,12 @@
 // The WebSocket server (websocket.*: listen address, TLS certificate,
 // activity and pong timeouts, frame and buffer sizes, allowed origins),
 // the REST API server (api.*: listen address, TLS certificate, body size,
-// HTTP timeouts), the log (log.level, log.format), webhook delivery
+// HTTP timeouts), the log (log.level, log.format), GET /metrics
+// (metrics.enabled, metrics.listen), webhook delivery
 // (webhooks.*: debounce, batching, timeout, retries and their back-off,
-// queue size), the cluster (cluster.*), shutdown_timeout, and the apps:
-// their credentials, features, limits and webhooks. The fields of Config
+// queue size), the cluster (cluster.*), the dashboard (dashboard.token, a
+// credential: never printed), shutdown_timeout, and the apps: their
+// credentials, features, limits and webhooks. The fields of Config
 // document every key, its default and its range.
 //
 // # Defaults

@@ -157,6 +157,9 @@ func newFlagSet() *pflag.FlagSet {
 	fs.String("log.level", d.Log.Level, "log `level`: debug, info, warn or error")
 	fs.String("log.format", d.Log.Format, "log `format`: text or json")
 
+	fs.Bool("metrics.enabled", d.Metrics.Enabled, "serve GET /metrics (Prometheus)")
+	fs.String("metrics.listen", d.Metrics.Listen, "`host:port` of a listener of its own for /metrics (default: the API listener)")
+
 	wh := d.Webhooks
 	fs.Duration("webhooks.debounce", wh.Debounce, "time webhook events are held back to cancel out (0 disables)")
 	fs.Duration("webhooks.batch_window", wh.BatchWindow, "time events are collected into one request")
@@ -174,6 +177,8 @@ func newFlagSet() *pflag.FlagSet {
 	fs.String("cluster.listen", cl.Listen, "`host:port` of this node's inter-node (gRPC) listener; port 0 picks one")
 	fs.String("cluster.advertise", cl.Advertise, "`host:port` the other nodes dial, when it differs from cluster.listen")
 	fs.Duration("cluster.grace", cl.Grace, "time a departure waits before it is told (a reconnect within it shows nothing)")
+
+	fs.String("dashboard.token", d.Dashboard.Token, "bearer `token` of the dashboard at /dashboard/ on the API listener (empty: off; in dev mode a random one is made and logged)")
 
 	fs.Duration("shutdown_timeout", d.ShutdownTimeout, "time a graceful shutdown may take")
 	return fs

@@ -44,7 +44,8 @@ func fullConfig() Config {
 			IdleTimeout:       2 * time.Minute,
 			RequestTimeout:    3 * time.Second,
 		},
-		Log: Log{Level: "debug", Format: "json"},
+		Log:     Log{Level: "debug", Format: "json"},
+		Metrics: Metrics{Enabled: false, Listen: "0.0.0.0:9100"},
 		Webhooks: Webhooks{
 			Debounce:    0,
 			BatchWindow: 100 * time.Millisecond,
@@ -164,6 +165,33 @@ func TestLoadPrecedence(t *testing.T) {
 			if got.WebSocket.Listen != tt.wantListen || got.WebSocket.ActivityTimeout != tt.wantAT {
 				t.Errorf("listen, activity_timeout = %q, %s; want %q, %s",
 					got.WebSocket.Listen, got.WebSocket.ActivityTimeout, tt.wantListen, tt.wantAT)
+			}
+		})
+	}
+}
+
+// metrics.* load from every source like the other keys.
+func TestLoadMetrics(t *testing.T) {
+	file := writeConfig(t, "c.yaml", "metrics:\n  listen: 127.0.0.1:9100\n")
+	tests := []struct {
+		name        string
+		args, env   []string
+		wantEnabled bool
+		wantListen  string
+	}{
+		{"defaults", nil, nil, true, ""},
+		{"file", []string{"-c", file}, nil, true, "127.0.0.1:9100"},
+		{"env", []string{"-c", file}, []string{"HERALD_METRICS_LISTEN=127.0.0.1:9200", "HERALD_METRICS_ENABLED=false"}, false, "127.0.0.1:9200"},
+		{"flag", []string{"-c", file, "--metrics.listen=127.0.0.1:9300", "--metrics.enabled=false"}, nil, false, "127.0.0.1:9300"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Load(tt.args, tt.env)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got.Metrics.Enabled != tt.wantEnabled || got.Metrics.Listen != tt.wantListen {
+				t.Errorf("metrics = %+v, want enabled %v, listen %q", got.Metrics, tt.wantEnabled, tt.wantListen)
 			}
 		})
 	}
@@ -335,6 +363,8 @@ func TestLoadInvalidValues(t *testing.T) {
 		{name: "out of range", args: []string{"--websocket.activity_timeout=1500ms", "--webhooks.batch_max=0"}, want: []string{"websocket.activity_timeout", "webhooks.batch_max"}},
 		{name: "listen", env: []string{"HERALD_API_LISTEN=localhost"}, want: []string{"api.listen"}},
 		{name: "log", args: []string{"--log.level=loud", "--log.format=xml"}, want: []string{"log.level", "log.format"}},
+		{name: "metrics enabled", env: []string{"HERALD_METRICS_ENABLED=sometimes"}, want: []string{"metrics.enabled"}},
+		{name: "metrics listen", env: []string{"HERALD_METRICS_LISTEN=9100"}, want: []string{"metrics.listen"}},
 		{name: "history size in env", env: []string{"HERALD_APP_KEY=k", "HERALD_APP_SECRET=s", "HERALD_APP_HISTORY_SIZE=lots"}, want: []string{"apps[0].history.size"}},
 		{name: "history ttl in env", env: []string{"HERALD_APP_KEY=k", "HERALD_APP_SECRET=s", "HERALD_APP_HISTORY_SIZE=10", "HERALD_APP_HISTORY_TTL=10"}, want: []string{"apps[0].history.ttl", "unit"}},
 		{name: "app key missing", env: []string{"HERALD_APP_KEY=", "HERALD_APP_SECRET=s"}, want: []string{"apps[0].key"}},

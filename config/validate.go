@@ -53,6 +53,12 @@ func (c Config) Validate() error {
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 
+	if m := c.Metrics; m.Enabled && m.Listen != "" {
+		v.listen("metrics.listen", m.Listen)
+		v.check(!sameListen(m.Listen, c.API.Listen) && !sameListen(m.Listen, c.WebSocket.Listen), "metrics.listen",
+			"must differ from websocket.listen and api.listen (leave it empty to serve /metrics on the API listener)")
+	}
+
 	wh := c.Webhooks
 	v.check(wh.Debounce >= 0, "webhooks.debounce", "must be >= 0, got %s", wh.Debounce)
 	v.check(wh.BatchWindow >= 0, "webhooks.batch_window", "must be >= 0, got %s", wh.BatchWindow)
@@ -76,6 +82,12 @@ func (c Config) Validate() error {
 		for i, e := range cl.EtcdEndpoints {
 			v.listen(fmt.Sprintf("cluster.etcd_endpoints[%d]", i), strings.TrimPrefix(strings.TrimPrefix(e, "http://"), "https://"))
 		}
+	}
+
+	if t := c.Dashboard.Token; t != "" {
+		// Never quoted: it is a credential.
+		v.check(len(t) >= MinDashboardTokenLength, "dashboard.token", "must be at least %d characters", MinDashboardTokenLength)
+		v.check(isPrintable(t), "dashboard.token", "must be printable ASCII without spaces")
 	}
 
 	v.positive("shutdown_timeout", c.ShutdownTimeout)
@@ -213,12 +225,25 @@ func (v *validator) webhook(p string, w Webhook) {
 	}
 }
 
+// sameListen reports whether two listen addresses would take the same
+// port (port 0 picks a free one each time).
+func sameListen(a, b string) bool {
+	_, port, err := net.SplitHostPort(a)
+	return a == b && err == nil && port != "0"
+}
+
 // isName reports whether s is made of [A-Za-z0-9_.-], the characters that
 // app keys and ids may use in channel auth strings and URL paths unescaped.
 func isName(s string) bool {
 	return s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.')
 	}) < 0
+}
+
+// isPrintable reports whether s is made of printable ASCII other than the
+// space, so that it fits an Authorization header and a URL unchanged.
+func isPrintable(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }) < 0
 }
 
 // isToken reports whether s is a valid HTTP header name (an RFC 9110 token).

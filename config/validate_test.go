@@ -45,6 +45,8 @@ func TestValidateAccepts(t *testing.T) {
 			c.Apps[0].Webhooks[0].Events = WebmanWebhookEvents
 		}},
 		{"pusher events", func(c *Config) { c.Apps[0].Webhooks[0].Events = PusherWebhookEvents }},
+		{"metrics on a port of its own", func(c *Config) { c.Metrics.Listen = "127.0.0.1:9100" }},
+		{"metrics off, listen not checked", func(c *Config) { c.Metrics = Metrics{Enabled: false, Listen: c.API.Listen} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,6 +88,9 @@ func TestValidateRejects(t *testing.T) {
 		{"backoff max below min", func(c *Config) { c.Webhooks.BackoffMin, c.Webhooks.BackoffMax = time.Minute, time.Second }, []string{"webhooks.backoff_max"}},
 		{"cluster grace", func(c *Config) { c.Cluster.Provider, c.Cluster.Grace = ClusterEtcd, 0 }, []string{"cluster.grace"}},
 		{"shutdown timeout", func(c *Config) { c.ShutdownTimeout = 0 }, []string{"shutdown_timeout"}},
+		{"metrics listen", func(c *Config) { c.Metrics.Listen = "localhost" }, []string{"metrics.listen", "host:port"}},
+		{"metrics on the api port", func(c *Config) { c.Metrics.Listen = c.API.Listen }, []string{"metrics.listen", "must differ"}},
+		{"metrics on the websocket port", func(c *Config) { c.Metrics.Listen = c.WebSocket.Listen }, []string{"metrics.listen", "must differ"}},
 		{"key and secret required", func(c *Config) { c.Apps[0].Key, c.Apps[0].Secret = "", "" }, []string{"apps[0].key", "apps[0].secret"}},
 		{"key charset", func(c *Config) { c.Apps[0].Key = "key/1" }, []string{"apps[0].key"}},
 		{"duplicate key", func(c *Config) {

@@ -7,6 +7,9 @@
 // with the TLS client settings beside it. embedded_test.go drives Herald
 // embedded in a Go program (e2e/js/embedded): the embedding API in this
 // test's ActorSystem, and examples/embedded built and run as a process.
+// dashboard_test.go runs e2e/js/dashboard: the dashboard page in Debian's
+// headless chromium (/usr/bin/chromium, driven by playwright-core) while
+// pusher-js clients and the SDK make the traffic it shows.
 //
 // Setup, once and after every change to e2e/js/package-lock.json:
 //

@@ -6,7 +6,7 @@
 // Who talks to whom:
 //
 //	client ──gws read goroutine──► wsHandler.OnMessage ──ClientFrame──► connection actor
-//	connection / channel actors ──Outbound.Send/SendShared──► socket queue ──writer goroutine (writev)──► client
+//	connection / channel actors ──Outbound.Send/SendShared──► socket ──in place (idle socket) or queue + writer goroutine (writev)──► client
 //	backend ──HTTP──► apiHandler ──Broker.Trigger/Post/Channels/Channel/Users/TerminateUser──► HTTP adapter actor ──► app actor
 //
 // transport never touches actor state: it only sends messages (through
@@ -33,8 +33,11 @@
 //
 // Goroutines: gws runs one read goroutine per socket (started here,
 // counted in wsHandler.loops, ended by closing the socket); each socket
-// runs a writer goroutine while its queue holds frames (socket.flush).
-// Server runs one goroutine per listener, ended by Shutdown.
+// runs a writer goroutine while its queue holds frames (socket.flush). A
+// frame to an idle plain-TCP socket is written in place, with one
+// non-blocking write on the sender's goroutine (writeInPlace); what the
+// kernel does not take is queued for the writer. Server runs one
+// goroutine per listener, ended by Shutdown.
 //
 // Config restates no default: every value comes from the caller (herald,
 // from config); New refuses a zero where a value is required.
@@ -48,8 +51,8 @@
 //     faster than it is served is slowed by TCP, not cut;
 //   - everything written to a socket (events, errors, pongs, close frames)
 //     goes through its own queue of at most WriteQueue frames and
-//     WriteQueueBytes bytes, written by the socket's writer goroutine in
-//     writevs; past either bound the queue is dropped and the socket
+//     WriteQueueBytes bytes, written in place while the socket is idle,
+//     else by the socket's writer goroutine in writevs; past either bound the queue is dropped and the socket
 //     closed with 4100 (the close frame goes out if the client still
 //     reads; a write blocked for 2 s after the cut, or for 30 s at any
 //     time, ends the connection);
@@ -64,4 +67,18 @@
 //
 // Panics: every gws callback recovers; a panic is logged with the app and
 // socket id and closes that socket with 4200.
+//
+// Observations (Config.Observer): the read loop reports each socket's
+// connect and disconnect (remote address, close code, how long it was
+// open) and its refusals (4001, 4004, 4007); ServeHTTP the upgrades it
+// refuses (403, 503); the API handler each request (route pattern,
+// status, duration) and its 429s; a socket cut with 4100 is reported by
+// whoever queued the frame that overflowed. For metrics each socket counts
+// the frames it read and the frames and bytes it wrote (per writev and per
+// write in place), in its own atomics; Server.Traffic sums them by app at
+// scrape time (with the totals of the sockets that closed), so a fan-out
+// touches no shared counter. GET /metrics (Config.Metrics) is served on
+// the API listener (and APIHandler) or on a plain-HTTP listener of its own
+// (MetricsListen) with the same timeouts and a 4 KiB body limit, from
+// Listen on: the readiness gate does not cover it.
 package transport

@@ -21,6 +21,7 @@ type apiHandler struct {
 	broker  *actors.Broker // set by attach before any request is served
 	maxBody atomic.Int64
 	now     func() time.Time
+	obs     actors.Observer                   // nil: nobody
 	quotas  atomic.Pointer[map[string]*quota] // by app key; replaced whole by attach and setLimits
 }
 
@@ -30,8 +31,8 @@ type quota struct {
 	reads  *rateLimit // max_read_requests_per_second
 }
 
-func newAPIHandler(l Limits) *apiHandler {
-	h := &apiHandler{now: time.Now}
+func newAPIHandler(l Limits, obs actors.Observer) *apiHandler {
+	h := &apiHandler{now: time.Now, obs: obs}
 	h.maxBody.Store(l.MaxBodySize)
 	h.quotas.Store(&map[string]*quota{})
 	return h
@@ -83,35 +84,84 @@ func (h *apiHandler) quota(key string) *quota {
 	return &quota{}
 }
 
-// errRate answers a request over an app's quota.
+// errRate answers a request over an app's quota (its configuration key).
 func errRate(quota string) *apiError {
-	return fail(http.StatusTooManyRequests, "over quota: "+quota)
+	e := fail(http.StatusTooManyRequests, "over quota: "+strings.TrimPrefix(quota, "apps."))
+	e.quota = quota
+	return e
 }
 
 // apiError is an HTTP status with a message safe to show the caller.
 type apiError struct {
 	status int
 	msg    string
+	quota  string // the quota that refused (429), for the observer
 }
 
 func (e *apiError) Error() string { return e.msg }
 
-func fail(status int, msg string) *apiError { return &apiError{status, msg} }
+func fail(status int, msg string) *apiError { return &apiError{status: status, msg: msg} }
+
+// apiCall is what the observer is told of a request: which app (once its
+// auth_key is known) and which route.
+type apiCall struct {
+	app, route string
+}
 
 func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	res, err := h.serve(r)
+	start := time.Now()
+	var call apiCall
+	res, err := h.serve(r, &call)
+	status, quota := http.StatusOK, ""
 	if err != nil {
 		var ae *apiError
 		if !errors.As(err, &ae) {
 			ae = fail(http.StatusInternalServerError, "internal error")
 		}
 		pusher.WriteError(w, ae.status, ae.msg)
-		return
+		status, quota = ae.status, ae.quota
+	} else {
+		pusher.WriteJSON(w, http.StatusOK, res)
 	}
-	pusher.WriteJSON(w, http.StatusOK, res)
+	if h.obs != nil {
+		actors.Tell(h.obs, actors.Observation{Kind: actors.ObservedAPI, App: call.app, Method: r.Method,
+			Path: call.route, Code: status, Duration: time.Since(start)})
+		if quota != "" {
+			actors.Tell(h.obs, actors.Observation{Kind: actors.ObservedError, App: call.app, Code: status, Detail: quota})
+		}
+	}
 }
 
-func (h *apiHandler) serve(r *http.Request) (any, error) {
+// Route patterns, as observations name API requests.
+const (
+	routeEvents    = "/apps/{app_id}/events"
+	routeBatch     = "/apps/{app_id}/batch_events"
+	routeChannels  = "/apps/{app_id}/channels"
+	routeChannel   = "/apps/{app_id}/channels/{channel_name}"
+	routeUsers     = "/apps/{app_id}/channels/{channel_name}/users"
+	routeTerminate = "/apps/{app_id}/users/{user_id}/terminate_connections"
+)
+
+// routeOf is the pattern of the route after /apps/{app_id}/, "" when none matches.
+func routeOf(route []string) string {
+	switch {
+	case len(route) == 1 && route[0] == "events":
+		return routeEvents
+	case len(route) == 1 && route[0] == "batch_events":
+		return routeBatch
+	case len(route) == 1 && route[0] == "channels":
+		return routeChannels
+	case len(route) == 2 && route[0] == "channels":
+		return routeChannel
+	case len(route) == 3 && route[0] == "channels" && route[2] == "users":
+		return routeUsers
+	case len(route) == 3 && route[0] == "users" && route[2] == "terminate_connections":
+		return routeTerminate
+	}
+	return ""
+}
+
+func (h *apiHandler) serve(r *http.Request, call *apiCall) (any, error) {
 	// The signed path starts at /apps/: a proxy prefix is not signed.
 	raw := r.URL.EscapedPath()
 	i := strings.Index(raw, "/apps/")
@@ -125,6 +175,7 @@ func (h *apiHandler) serve(r *http.Request) (any, error) {
 		return nil, fail(http.StatusNotFound, "not found")
 	}
 	appID, route := parts[1], parts[2:]
+	call.route = routeOf(route)
 
 	// Who is asking is checked before the body is read: a request without
 	// a known key and a fresh timestamp costs no more than its headers.
@@ -132,6 +183,7 @@ func (h *apiHandler) serve(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	call.app = app.Name()
 	body, err := h.readBody(r)
 	if err != nil {
 		return nil, err
@@ -145,37 +197,37 @@ func (h *apiHandler) serve(r *http.Request) (any, error) {
 			return err
 		}
 		if !h.quota(key).reads.take(1, h.now()) {
-			return errRate("max_read_requests_per_second")
+			return errRate(actors.QuotaReadRequests)
 		}
 		return nil
 	}
-	switch {
-	case len(route) == 1 && route[0] == "events":
+	switch call.route {
+	case routeEvents:
 		if err := method(r, http.MethodPost); err != nil {
 			return nil, err
 		}
 		return h.trigger(key, body)
-	case len(route) == 1 && route[0] == "batch_events":
+	case routeBatch:
 		if err := method(r, http.MethodPost); err != nil {
 			return nil, err
 		}
 		return h.batch(key, body)
-	case len(route) == 1 && route[0] == "channels":
+	case routeChannels:
 		if err := read(); err != nil {
 			return nil, err
 		}
 		return h.channels(key, r)
-	case len(route) == 2 && route[0] == "channels":
+	case routeChannel:
 		if err := read(); err != nil {
 			return nil, err
 		}
 		return h.channel(key, route[1], r)
-	case len(route) == 3 && route[0] == "channels" && route[2] == "users":
+	case routeUsers:
 		if err := read(); err != nil {
 			return nil, err
 		}
 		return h.users(key, route[1])
-	case len(route) == 3 && route[0] == "users" && route[2] == "terminate_connections":
+	case routeTerminate:
 		if err := method(r, http.MethodPost); err != nil {
 			return nil, err
 		}
@@ -328,7 +380,7 @@ func (h *apiHandler) trigger(key string, body []byte) (any, error) {
 		return nil, err
 	}
 	if !h.quota(key).events.take(len(ev.Channels), h.now()) {
-		return nil, errRate("max_backend_events_per_second")
+		return nil, errRate(actors.QuotaBackendEvents)
 	}
 	req := &actors.TriggerRequest{App: key, Events: []actors.TriggerEvent{ev}}
 	if len(ev.Info) == 0 {
@@ -367,7 +419,7 @@ func (h *apiHandler) batch(key string, body []byte) (any, error) {
 		req.Events = append(req.Events, ev)
 	}
 	if !h.quota(key).events.take(len(req.Events), h.now()) {
-		return nil, errRate("max_backend_events_per_second")
+		return nil, errRate(actors.QuotaBackendEvents)
 	}
 	if !wantInfo {
 		h.broker.Post(req)

@@ -45,9 +45,17 @@ type Config struct {
 	Mounts map[string]http.Handler
 	// Logger receives the listeners' logs; nil discards them.
 	Logger *slog.Logger
-	// Observer is told of connections and API requests (metrics, debug
-	// logs, the dashboard); nil: nobody.
+	// Observer is told of connections, refused upgrades and API requests
+	// (metrics, debug logs, the dashboard), from the sockets' read loops,
+	// the HTTP handlers and whoever queued the frame that overflowed a
+	// socket (4100); nil: nobody.
 	Observer actors.Observer
+	// Metrics, when set, answers GET /metrics: on the API listener (and
+	// APIHandler), or, when MetricsListen is set, on a plain-HTTP listener
+	// of its own that Listen opens, with the same timeouts. It is served
+	// from Listen on, ready or not.
+	Metrics       http.Handler
+	MetricsListen string
 }
 
 // Limits are the listeners' settings that Update changes while they run.
@@ -103,7 +111,7 @@ type Server struct {
 	apiCert *certificate   // nil: plain http://; wsCert when one listener serves both
 	wsOnly  *http.Server   // the WebSocket listener's server, nil when one listener serves both
 	servers []*http.Server
-	addrs   []net.Addr // WebSocket, then API
+	addrs   []net.Addr // WebSocket, API, then metrics when it has its own
 	serving sync.WaitGroup
 	ready   atomic.Bool // the broker is attached and the server is not draining: /readyz
 	drain   sync.Once
@@ -120,7 +128,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, ws: newWSHandler(cfg, cfg.Logger), api: newAPIHandler(cfg.Limits)}
+	s := &Server{cfg: cfg, ws: newWSHandler(cfg, cfg.Logger), api: newAPIHandler(cfg.Limits, cfg.Observer)}
 	s.apiMux = s.newAPIMux()
 	var err error
 	if cfg.WebSocketTLS.enabled() {
@@ -166,6 +174,9 @@ func (s *Server) newAPIMux() *http.ServeMux {
 	for pattern, h := range s.cfg.Mounts {
 		apiMux.Handle(pattern, s.whenReady(h))
 	}
+	if s.cfg.Metrics != nil && s.cfg.MetricsListen == "" {
+		apiMux.Handle("GET /metrics", s.cfg.Metrics)
+	}
 	return apiMux
 }
 
@@ -176,14 +187,42 @@ func (s *Server) newAPIMux() *http.ServeMux {
 func (s *Server) Handler() http.Handler { return s.whenReady(s.ws) }
 
 // APIHandler is what the API listener serves (the HTTP API, /healthz,
-// /readyz and the mounts), for a program that serves it on its own
+// /readyz, the mounts and /metrics without a listener of its own), for a
+// program that serves it on its own
 // http.Server instead of Listen's listener.
 func (s *Server) APIHandler() http.Handler { return s.apiMux }
 
-// Listen listens on both addresses (one, if they are equal) and serves in
-// the background: /healthz at once, everything else once Serve has run.
-// A program that serves Handler and APIHandler itself does not call it.
+// Listen listens on both addresses (one, if they are equal), and on
+// MetricsListen when set, and serves in the background: /healthz and
+// /metrics at once, everything else once Serve has run. A program that
+// serves Handler and APIHandler itself does not call it.
 func (s *Server) Listen() error {
+	var metricsLn net.Listener
+	if s.cfg.Metrics != nil && s.cfg.MetricsListen != "" {
+		ln, err := net.Listen("tcp", s.cfg.MetricsListen)
+		if err != nil {
+			return err
+		}
+		metricsLn = ln
+	}
+	if err := s.listen(); err != nil {
+		if metricsLn != nil {
+			_ = metricsLn.Close()
+		}
+		return err
+	}
+	if metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.cfg.Metrics)
+		s.serve(metricsLn, http.MaxBytesHandler(mux, 4<<10), nil)
+		s.addrs = append(s.addrs, metricsLn.Addr())
+	}
+	return nil
+}
+
+// listen opens the WebSocket and API listeners (one, if their addresses
+// are equal) and serves them.
+func (s *Server) listen() error {
 	apiMux := s.apiMux
 	ws := s.Handler()
 	if s.cfg.WebSocketListen == s.cfg.APIListen {
@@ -320,6 +359,28 @@ func (s *Server) APIAddr() net.Addr {
 	}
 	return s.addrs[1]
 }
+
+// MetricsAddr is the address /metrics is served at: the API listener's
+// unless it has a listener of its own (nil before Listen or without
+// Metrics).
+func (s *Server) MetricsAddr() net.Addr {
+	if s.addrs == nil || s.cfg.Metrics == nil {
+		return nil
+	}
+	return s.addrs[len(s.addrs)-1]
+}
+
+// MetricsURL is the base URL /metrics is served under: APIURL, or
+// http://host:port of its own listener (never TLS).
+func (s *Server) MetricsURL() string {
+	if s.cfg.MetricsListen != "" {
+		return "http://" + s.MetricsAddr().String()
+	}
+	return s.APIURL()
+}
+
+// Traffic returns every app's WebSocket traffic so far, by app name.
+func (s *Server) Traffic() map[string]Traffic { return s.ws.traffic() }
 
 // WebSocketURL is the WebSocket listener's base URL: ws://host:port, or
 // wss:// with TLS.

@@ -108,6 +108,16 @@ type socket struct {
 	state      sockState // open → closing → closed
 	closeFrame []byte    // written after the queue once closing
 	deadline   time.Time // the write deadline last set
+	// code is what Close or abortLocked closed with (0: the server did
+	// not close it), for the disconnect observation.
+	code pusher.CloseCode
+
+	// Traffic, for metrics (wsHandler.traffic reads them at any time): the
+	// frames the client sent, counted by the read loop, and the frames and
+	// bytes written to it, counted by the writer once per writev and by
+	// writeInPlace once per write, in the socket's own atomics, so that a
+	// fan-out costs no shared counter per frame.
+	received, sent, sentBytes atomic.Uint64
 
 	// Inbound: frames handed to the connection actor and not yet handled.
 	inFrames atomic.Int32
@@ -122,6 +132,8 @@ type socket struct {
 	app          *actors.App      // nil when the URL named no known app
 	pid          *actor.PID       // the connection actor; nil until OnOpen spawned it
 	ip           string           // the remote address, for the per-IP count
+	remote       string           // the remote host:port, for observations
+	opened       time.Time        // when OnOpen connected it
 	id           string           // the socket id, for logs
 	activitySent time.Time        // when OnPing/OnPong last told the actor
 	refuse       pusher.CloseCode // when set, OnOpen closes with it instead of connecting
@@ -139,7 +151,7 @@ const (
 // writeLimits bound every socket's queue; one value is shared.
 type writeLimits struct {
 	frames, bytes int
-	onOverflow    func() // counts and logs a 4100 cut
+	onOverflow    func(s *socket) // counts, logs and observes a 4100 cut
 }
 
 // outQueue is a socket's queue and its writer's scratch space. A socket
@@ -221,7 +233,7 @@ func (s *socket) enqueue(f outFrame) {
 		s.abortLocked(pusher.CloseOverCapacity, "Over capacity: the client is not reading fast enough")
 		s.mu.Unlock()
 		if s.limits.onOverflow != nil {
-			s.limits.onOverflow()
+			s.limits.onOverflow(s)
 		}
 		return
 	}
@@ -263,6 +275,14 @@ func (s *socket) writeInPlace(f outFrame) {
 	}
 	if err == nil {
 		err = werr
+	}
+	if err == nil {
+		// The bytes the kernel took; the frame once whole. A rest queued
+		// below is counted by the writer, as a frame with its bytes.
+		s.sentBytes.Add(uint64(n)) //nolint:gosec // G115: bytes written, never negative
+		if n == f.size() {
+			s.sent.Add(1)
+		}
 	}
 	s.mu.Lock()
 	if err != nil {
@@ -319,6 +339,7 @@ func (s *socket) Close(code pusher.CloseCode, reason string) {
 	}
 	s.state = sockClosing
 	s.shut.Store(true)
+	s.code = code
 	s.closeFrame = closeFrame(code, reason)
 	s.setDeadlineLocked(time.Now().Add(closeGrace))
 	s.startLocked()
@@ -331,6 +352,7 @@ func (s *socket) Close(code pusher.CloseCode, reason string) {
 func (s *socket) abortLocked(code pusher.CloseCode, reason string) {
 	s.state = sockClosing
 	s.shut.Store(true)
+	s.code = code
 	if q := s.q; q != nil {
 		keep := 0
 		if s.partial { // half a frame is out: the close frame goes after the rest
@@ -350,9 +372,11 @@ func (s *socket) abortLocked(code pusher.CloseCode, reason string) {
 }
 
 // closed marks the socket gone (gws ended its read loop): nothing more is
-// queued or written.
-func (s *socket) closed() {
+// queued or written. It returns the code the server closed it with (0:
+// the server did not close it).
+func (s *socket) closed() pusher.CloseCode {
 	s.mu.Lock()
+	code := s.code
 	s.state = sockClosed
 	s.shut.Store(true)
 	s.closeFrame = nil
@@ -362,6 +386,7 @@ func (s *socket) closed() {
 	}
 	s.mu.Unlock()
 	s.wakeReader()
+	return code
 }
 
 func (s *socket) setDeadlineLocked(t time.Time) {
@@ -442,6 +467,8 @@ func (s *socket) flush() {
 			continue // the top of the loop ends the writer and gives q back
 		}
 		s.mu.Unlock()
+		s.sent.Add(uint64(k))      //nolint:gosec // G115: frames written, never negative
+		s.sentBytes.Add(uint64(n)) //nolint:gosec // G115: bytes written, never negative
 	}
 }
 

@@ -31,13 +31,16 @@ type wsHandler struct {
 	idle     time.Duration          // read deadline: activity + pong timeouts + slack
 	seq      atomic.Uint64          // socket id sequence
 	live     atomic.Pointer[wsLive] // replaced whole by setLimits
+	obs      actors.Observer        // nil: nobody
 
-	mu       sync.Mutex // guards sockets, admitted, byIP and closing
+	mu       sync.Mutex // guards sockets, admitted, byIP, closing and gone
 	closing  bool       // closeAll has begun: no new socket is served
 	sockets  map[*socket]struct{}
 	admitted int            // sockets counted by admit, not yet released
 	byIP     map[string]int // admitted sockets per remote IP
 	loops    sync.WaitGroup // one per running read loop
+	// gone is, by app name, the traffic of the app's sockets that closed.
+	gone map[string]*Traffic
 
 	// testHook, when set (by tests in this package), runs at the start of
 	// every gws callback with the callback's name: a test makes it panic.
@@ -54,8 +57,8 @@ type wsLive struct {
 
 func newWSHandler(cfg Config, log *slog.Logger) *wsHandler {
 	h := &wsHandler{log: log, warn: newWarnLimiter(log),
-		sockets: make(map[*socket]struct{}), byIP: make(map[string]int),
-		idle: cfg.ActivityTimeout + cfg.PongTimeout + 10*time.Second}
+		sockets: make(map[*socket]struct{}), byIP: make(map[string]int), gone: make(map[string]*Traffic),
+		idle: cfg.ActivityTimeout + cfg.PongTimeout + 10*time.Second, obs: cfg.Observer}
 	h.setLimits(cfg.Limits)
 	h.upgrader = gws.NewUpgrader(h, &gws.ServerOption{
 		ReadMaxPayloadSize: cfg.MaxMessageSize,
@@ -72,7 +75,7 @@ func newWSHandler(cfg Config, log *slog.Logger) *wsHandler {
 func (h *wsHandler) setLimits(l Limits) {
 	h.live.Store(&wsLive{origins: l.AllowedOrigins, maxConns: l.MaxConnections, maxPerIP: l.MaxConnectionsPerIP,
 		write: &writeLimits{frames: l.WriteQueue, bytes: l.WriteQueueBytes,
-			onOverflow: func() { h.warn.note("websocket: socket cut, over capacity (4100)", "write_queue") }}})
+			onOverflow: h.overflowed}})
 }
 
 // appKey finds the key in ".../app/{key}[/...]": any prefix works, so the
@@ -99,12 +102,14 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !live.originAllowed(r.Header.Get("Origin")) {
 		h.warn.note("websocket: upgrade refused, origin not allowed", "origin")
 		pusher.WriteError(w, http.StatusForbidden, "origin not allowed")
+		h.refused(key, r.RemoteAddr, http.StatusForbidden, "origin not allowed")
 		return
 	}
 	ip := remoteIP(r.RemoteAddr)
 	if cause := h.admit(live, ip); cause != "" {
 		h.warn.note("websocket: upgrade refused, "+cause, cause)
 		pusher.WriteError(w, http.StatusServiceUnavailable, "too many connections ("+cause+"): try again later")
+		h.refused(key, r.RemoteAddr, http.StatusServiceUnavailable, cause)
 		return
 	}
 	conn, err := h.upgrader.Upgrade(w, r)
@@ -113,7 +118,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // gws has answered the request
 	}
 	s := newSocket(conn, live.write)
-	s.ip = ip
+	s.ip, s.remote = ip, r.RemoteAddr
 	if app, found := h.broker.App(key); found {
 		s.app = app
 	} else {
@@ -141,15 +146,16 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// admit counts a new socket of ip, or names the cap it would pass.
+// admit counts a new socket of ip, or names the cap it would pass (by its
+// configuration key).
 func (h *wsHandler) admit(live *wsLive, ip string) (cause string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
 	case live.maxConns > 0 && h.admitted >= live.maxConns:
-		return "max_connections"
+		return actors.QuotaConnections
 	case live.maxPerIP > 0 && h.byIP[ip] >= live.maxPerIP:
-		return "max_connections_per_ip"
+		return actors.QuotaConnectionsPerIP
 	}
 	h.admitted++
 	h.byIP[ip]++
@@ -208,7 +214,7 @@ func (h *wsHandler) contain(c *gws.Conn, callback string) {
 	s := sock(c)
 	attrs := []any{"callback", callback, "panic", fmt.Sprint(r)}
 	if s != nil && s.app != nil {
-		attrs = append(attrs, "app", s.app.Key(), "socket_id", s.id)
+		attrs = append(attrs, "app", s.app.Name(), "socket_id", s.id)
 	}
 	h.log.Error("websocket: callback panicked", attrs...)
 	if s != nil {
@@ -230,7 +236,7 @@ func (h *wsHandler) OnOpen(c *gws.Conn) {
 	s := sock(c)
 	h.hook("OnOpen")
 	if s.refuse != 0 {
-		h.refuse(s, s.refuse, s.refuseMsg)
+		h.refuse(s, s.refuse, s.refuseMsg, s.refuseMsg)
 		return
 	}
 	s.id = pusher.NewSocketID(h.seq.Add(1))
@@ -238,38 +244,100 @@ func (h *wsHandler) OnOpen(c *gws.Conn) {
 	var refused *actors.RefusedError
 	switch {
 	case errors.As(err, &refused):
-		h.warn.note("websocket: connection refused, app "+refused.Reason, refused.Reason)
-		h.refuse(s, refused.Code, refused.Message)
+		h.warn.note("websocket: connection refused, over "+refused.Reason, refused.Reason)
+		h.refuse(s, refused.Code, refused.Message, refused.Reason)
 	case err != nil:
 		h.log.Error("websocket: cannot start connection", "err", err)
 		s.Close(pusher.CloseOverCapacity, "Server busy")
+		h.observe(s, actors.ObservedError, int(pusher.CloseOverCapacity), "the app did not start the connection in time")
 	default:
 		s.pid = pid
+		s.opened = time.Now()
+		h.observe(s, actors.ObservedConnect, 0, "")
 	}
+}
+
+// observe tells the observer about socket s.
+func (h *wsHandler) observe(s *socket, kind actors.ObservationKind, code int, detail string) {
+	if h.obs == nil {
+		return
+	}
+	o := actors.Observation{Kind: kind, SocketID: s.id, Remote: s.remote, Code: code, Detail: detail}
+	if s.app != nil {
+		o.App = s.app.Name()
+	}
+	if kind == actors.ObservedDisconnect {
+		o.Duration = time.Since(s.opened)
+	}
+	actors.Tell(h.obs, o)
+}
+
+// refused observes an upgrade refused with an HTTP status (a cause).
+func (h *wsHandler) refused(key, remote string, status int, cause string) {
+	if h.obs == nil {
+		return
+	}
+	o := actors.Observation{Kind: actors.ObservedError, Remote: remote, Code: status, Detail: cause}
+	if app, ok := h.broker.App(key); ok {
+		o.App = app.Name()
+	}
+	actors.Tell(h.obs, o)
+}
+
+// overflowed logs and observes a socket cut for over capacity (4100). The
+// socket's app and id are set before any frame can be queued to it.
+func (h *wsHandler) overflowed(s *socket) {
+	h.warn.note("websocket: socket cut, over capacity (4100)", "write_queue")
+	h.observe(s, actors.ObservedError, int(pusher.CloseOverCapacity), actors.QuotaWriteQueue)
 }
 
 // refuse answers a socket that will not get a connection: Pusher's
 // clients act on the close code; the error frame is for the others (and
-// for people reading a capture).
-func (h *wsHandler) refuse(s *socket, code pusher.CloseCode, msg string) {
+// for people reading a capture). detail is what the observer is told: the
+// message, or the quota that refused.
+func (h *wsHandler) refuse(s *socket, code pusher.CloseCode, msg, detail string) {
 	s.Send(pusher.AppendError(nil, int(code), msg))
 	s.Close(code, msg)
+	h.observe(s, actors.ObservedError, int(code), detail)
 }
 
-// OnClose tells the connection actor, which stops and so leaves its channels.
-func (h *wsHandler) OnClose(c *gws.Conn, _ error) {
+// OnClose tells the connection actor, which stops and so leaves its
+// channels, and keeps the socket's traffic in its app's total.
+func (h *wsHandler) OnClose(c *gws.Conn, err error) {
 	defer h.contain(c, "OnClose")
 	s := sock(c)
-	s.closed()
+	code := s.closed()
 	_ = s.nc.Close()
 	h.mu.Lock()
 	delete(h.sockets, s)
+	if s.app != nil {
+		t := h.gone[s.app.Name()]
+		if t == nil {
+			t = &Traffic{}
+			h.gone[s.app.Name()] = t
+		}
+		t.add(s)
+	}
 	h.mu.Unlock()
 	h.release(s.ip)
 	h.hook("OnClose")
 	if s.pid != nil {
 		h.broker.SocketClosed(s.pid, &actors.SocketClosed{From: s})
+		if code == 0 {
+			code = closeCodeOf(err)
+		}
+		h.observe(s, actors.ObservedDisconnect, int(code), "")
 	}
+}
+
+// closeCodeOf is the code of the close frame the client sent, or 1006
+// (closed abnormally) when there was none.
+func closeCodeOf(err error) pusher.CloseCode {
+	var ce *gws.CloseError
+	if errors.As(err, &ce) && ce.Code != 0 {
+		return pusher.CloseCode(ce.Code)
+	}
+	return 1006
 }
 
 // OnPing answers a WebSocket ping through the socket's queue, so a client
@@ -314,9 +382,11 @@ func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 		return // not connected, or closing: the client's last frames are read and dropped
 	}
 	if msg.Opcode != gws.OpcodeText {
+		s.received.Add(1)
 		h.broker.BadFrame(s.pid, &actors.BadFrame{Reason: "binary frames are not supported", From: s})
 		return
 	}
+	s.received.Add(1)
 	raw := append([]byte(nil), msg.Bytes()...)
 	s.admitFrame(len(raw))
 	h.broker.ClientFrame(s.pid, &actors.ClientFrame{Raw: raw, Ack: s.ack, From: s})
@@ -344,6 +414,39 @@ func (h *wsHandler) closeAll(ctx context.Context, code pusher.CloseCode, reason 
 	case <-ctx.Done():
 	}
 	return n
+}
+
+// Traffic counts an app's WebSocket frames since the server started.
+type Traffic struct {
+	MessagesIn  uint64 // frames clients sent (and the server read)
+	MessagesOut uint64 // frames written to clients: events, errors, pongs (not close frames)
+	BytesOut    uint64 // the bytes of those frames, WebSocket framing included
+}
+
+func (t *Traffic) add(s *socket) {
+	t.MessagesIn += s.received.Load()
+	t.MessagesOut += s.sent.Load()
+	t.BytesOut += s.sentBytes.Load()
+}
+
+// traffic is every app's Traffic: that of its closed sockets plus what its
+// open ones counted so far. It costs a lock and three atomic loads per open
+// socket, once per scrape.
+func (h *wsHandler) traffic() map[string]Traffic {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]Traffic, len(h.gone))
+	for app, t := range h.gone {
+		out[app] = *t
+	}
+	for s := range h.sockets {
+		if s.app != nil {
+			t := out[s.app.Name()]
+			t.add(s)
+			out[s.app.Name()] = t
+		}
+	}
+	return out
 }
 
 // slot is a one-value gws.SessionStorage holding the socket, instead of

@@ -1,6 +1,7 @@
 // Package web serves Herald's JavaScript client, the short home page at /
-// (home.go: name, version and links) and, in development mode, a small
-// demo chat that shows the broker working in a browser.
+// (home.go: name, version and links), the dashboard's page (dashboard.go;
+// its data comes from the dashboard package) and, in development mode, a
+// small demo chat that shows the broker working in a browser.
 //
 // The client is written once in web/src/push.core.js; web/build.mjs turns
 // it into the three files of web/dist, which are committed and embedded

@@ -28,6 +28,9 @@ const (
 type Config struct {
 	// Key is the app key, sent as X-Pusher-Key.
 	Key string
+	// App names the app in log lines and observations: its id, or its
+	// key when it has none. Empty means Key.
+	App string
 	// Secret signs every body (X-Pusher-Signature). It is never logged.
 	Secret string
 	// Endpoints are the URLs this app's events are POSTed to. Each entry
@@ -58,11 +61,18 @@ type Config struct {
 	// logged.
 	QueueSize int
 	// Logger receives delivery failures, drops and overflows. Nil discards
-	// them. Secrets and header values are never logged.
+	// them. Secrets and header values are never logged. The actor adds
+	// component=webhooks and app itself: a Logger that has them already
+	// would repeat them on every line.
 	Logger *slog.Logger
-	// Observer is told of deliveries, retries and failures (metrics, debug
-	// logs, the dashboard); nil: nobody.
+	// Observer is told of deliveries, retries and dropped events (metrics,
+	// debug logs, the dashboard), from the actor and its senders; nil:
+	// nobody.
 	Observer actors.Observer
+	// QueueDepth, when set, is told the number of events queued or in
+	// flight, over every endpoint, whenever it changed after a message
+	// the actor handled (a metrics gauge). It must not block.
+	QueueDepth func(events int)
 	// Client sends the requests. Nil means a client of its own (its own
 	// connection pool, Timeout as its timeout), whose idle connections are
 	// closed when the actor stops. A given client is never closed.
@@ -124,12 +134,16 @@ func (c Config) check() error {
 	return nil
 }
 
-// withRuntime returns c with its nil logger, clock and client filled in.
+// withRuntime returns c with its nil logger, clock and client filled in,
+// and App set to Key when empty.
 // ownClient reports whether the client was made here (and so may be closed
 // by the actor).
 func (c Config) withRuntime() (cfg Config, ownClient bool) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.App == "" {
+		c.App = c.Key
 	}
 	if c.Clock == nil {
 		c.Clock = realClock{}

@@ -37,6 +37,7 @@ type dispatcherActor struct {
 	endpoints []*endpoint
 	debounce  debouncer
 	flushes   []*flushWaiter
+	depth     int // the queue depth last told to cfg.QueueDepth
 
 	// cancel stops the sender goroutines; senders is their WaitGroup. Both
 	// are owned by this actor: set in Started, used in Stopping.
@@ -49,13 +50,14 @@ func newDispatcher(cfg Config) *dispatcherActor {
 	return &dispatcherActor{
 		cfg:       cfg,
 		ownClient: own,
-		log:       cfg.Logger.With("component", "webhooks", "app", cfg.Key),
+		log:       cfg.Logger.With("component", "webhooks", "app", cfg.App),
 		debounce:  debouncer{held: map[string]*heldEvent{}},
 	}
 }
 
 // Receive handles one message; see messages.go and actors/messages.go.
 func (d *dispatcherActor) Receive(ctx actor.Context) {
+	defer d.tellDepth()
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		d.onStarted(ctx)
@@ -137,6 +139,8 @@ func (d *dispatcherActor) onStopping(why string) {
 	d.senders.Wait()
 	if pending > 0 {
 		d.log.Warn("webhook events discarded", "reason", why, "events", pending)
+		actors.Tell(d.cfg.Observer, actors.Observation{Kind: actors.ObservedWebhookFailed, App: d.cfg.App,
+			Count: pending, Detail: actors.WebhookDroppedStopped})
 	}
 	if d.ownClient {
 		d.cfg.Client.CloseIdleConnections()
@@ -205,6 +209,8 @@ func (d *dispatcherActor) pump(ep *endpoint, force bool) {
 		// must not pass silently if it does.
 		ep.stats.Dropped += uint64(len(events))
 		ep.log.Error("webhook batch not encodable; dropped", "events", len(events), "error", err)
+		actors.Tell(d.cfg.Observer, actors.Observation{Kind: actors.ObservedWebhookFailed, App: d.cfg.App,
+			Count: len(events), Detail: actors.WebhookDroppedEncode})
 		return
 	}
 	ep.current = &batch{body: body, events: len(events)}
@@ -245,6 +251,22 @@ func (d *dispatcherActor) onStats(ctx actor.Context) {
 		resp.Endpoints = append(resp.Endpoints, ep.snapshot())
 	}
 	ctx.Respond(resp)
+}
+
+// tellDepth tells cfg.QueueDepth the events queued or in flight, when
+// that changed.
+func (d *dispatcherActor) tellDepth() {
+	if d.cfg.QueueDepth == nil {
+		return
+	}
+	n := 0
+	for _, ep := range d.endpoints {
+		n += ep.pending()
+	}
+	if n != d.depth {
+		d.depth = n
+		d.cfg.QueueDepth(n)
+	}
 }
 
 // pending is the number of events not yet delivered, held ones included.

@@ -68,6 +68,16 @@
 // RetryFor (5m) of the first; then the batch is dropped and logged with
 // its event count and size, never its content or the secret.
 //
+// Config.Observer is told of each request delivered (status, duration,
+// events), each failed attempt that will be retried, and the events
+// dropped (retries exhausted, queue full, pending at stop, unencodable),
+// from the actor and its senders, each naming the app by Config.App;
+// Config.QueueDepth of the events queued or in flight whenever that
+// changes, from the actor's turns. Log lines name the component and the
+// app once (the actor adds them; a Logger given in Config should not).
+// Herald gives an actor that a reload makes the same Observer and a
+// QueueDepth of its own on the same gauge.
+//
 // Verify and Parse are the receiving side, for Go backends and tests.
 //
 // # Shutdown

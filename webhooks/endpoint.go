@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+
+	"github.com/herald-push/herald/actors"
 )
 
 // endpoint is the actor's state for one delivery target: the queue of
@@ -16,6 +18,8 @@ type endpoint struct {
 	allow  map[string]bool // nil: every event of the format
 	snd    *sender
 	log    *slog.Logger
+	obs    actors.Observer
+	app    string
 
 	queue  []*Event
 	counts map[string]*Event // queued subscription_count event per channel
@@ -56,6 +60,8 @@ func newEndpoint(idx int, e Endpoint, cfg Config, log *slog.Logger) (*endpoint, 
 		format: format,
 		allow:  allow,
 		log:    log.With("url", logURL),
+		obs:    cfg.Observer,
+		app:    cfg.App,
 		counts: map[string]*Event{},
 		stats:  EndpointStats{URL: logURL},
 		snd: &sender{
@@ -67,6 +73,8 @@ func newEndpoint(idx int, e Endpoint, cfg Config, log *slog.Logger) (*endpoint, 
 			client:     cfg.Client,
 			clock:      cfg.Clock,
 			log:        log,
+			obs:        cfg.Observer,
+			app:        cfg.App,
 			timeout:    cfg.Timeout,
 			retryFor:   cfg.RetryFor,
 			backoffMin: cfg.BackoffMin,
@@ -98,6 +106,8 @@ func (ep *endpoint) offer(ev Event, queueSize int) bool {
 			ep.log.Warn("webhook queue full; dropping events until it drains",
 				"queue_size", queueSize)
 		}
+		actors.Tell(ep.obs, actors.Observation{Kind: actors.ObservedWebhookFailed, App: ep.app,
+			Count: 1, Detail: actors.WebhookDroppedQueue})
 		return false
 	}
 	p := &e

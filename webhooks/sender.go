@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/herald-push/herald/actors"
 	"github.com/herald-push/herald/pusher"
 )
 
@@ -38,6 +39,8 @@ type sender struct {
 	client  *http.Client
 	clock   Clock
 	log     *slog.Logger
+	obs     actors.Observer
+	app     string
 
 	timeout    time.Duration
 	retryFor   time.Duration
@@ -73,29 +76,38 @@ func (s *sender) deliver(ctx context.Context, b *batch) bool {
 	first := s.clock.Now()
 	wait := s.backoffMin
 	for attempt := 1; ; attempt++ {
-		err := s.post(ctx, b.body, sig)
+		start := time.Now()
+		status, err := s.post(ctx, b.body, sig)
+		took := time.Since(start)
 		if err == nil {
 			if attempt > 1 {
 				s.log.Info("webhook delivered after retries", "url", s.logURL, "attempts", attempt)
 			}
+			s.observe(actors.ObservedWebhook, status, took, b.events, "")
 			return true
 		}
 		if ctx.Err() != nil {
-			s.drop(b, attempt, "actor stopped", err)
+			s.drop(b, attempt, "actor stopped", err) // the actor observes what it discards
 			return false
 		}
 		if s.retryFor <= 0 || s.clock.Now().Add(wait).Sub(first) > s.retryFor {
 			s.drop(b, attempt, "retry time exhausted", err)
+			s.observe(actors.ObservedWebhookFailed, status, took, b.events, actors.WebhookDroppedRetries)
 			return false
 		}
 		s.log.Warn("webhook delivery failed; will retry", "url", s.logURL,
 			"attempt", attempt, "retry_in", wait, "error", err)
+		s.observe(actors.ObservedWebhookRetry, status, took, b.events, err.Error())
 		if !s.sleep(ctx, wait) {
 			s.drop(b, attempt, "actor stopped", err)
 			return false
 		}
 		wait = min(wait*2, s.backoffMax)
 	}
+}
+
+func (s *sender) observe(kind actors.ObservationKind, status int, took time.Duration, events int, detail string) {
+	actors.Tell(s.obs, actors.Observation{Kind: kind, App: s.app, Code: status, Duration: took, Count: events, Detail: detail})
 }
 
 func (s *sender) drop(b *batch, attempts int, why string, err error) {
@@ -116,14 +128,15 @@ func (s *sender) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// post makes one attempt. Configured headers go first so that they cannot
+// post makes one attempt and returns the receiver's status (0 when it
+// did not answer). Configured headers go first so that they cannot
 // replace the signature headers.
-func (s *sender) post(ctx context.Context, body []byte, sig string) error {
+func (s *sender) post(ctx context.Context, body []byte, sig string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return 0, fmt.Errorf("build request: %w", err)
 	}
 	for k, v := range s.headers {
 		req.Header.Set(k, v)
@@ -138,15 +151,15 @@ func (s *sender) post(ctx context.Context, body []byte, sig string) error {
 		if ue, ok := errors.AsType[*url.Error](err); ok {
 			err = ue.Err
 		}
-		return err
+		return 0, err
 	}
 	// Drain a little so the connection can be reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("status %d", resp.StatusCode)
+		return resp.StatusCode, fmt.Errorf("status %d", resp.StatusCode)
 	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 // redactURL keeps scheme, host and path: user info and query strings may

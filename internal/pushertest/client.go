@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,12 +34,31 @@ type Client struct {
 	Wait   time.Duration
 	frames chan map[string]any
 	closed chan *gws.CloseError
+	// What arrived: data frames, and their bytes on the wire (header
+	// included; a server's frames are not masked).
+	received, receivedBytes atomic.Int64
 	gws.BuiltinEventHandler
+}
+
+// Received returns the data frames received so far and their size on the
+// wire, WebSocket headers included.
+func (c *Client) Received() (frames, bytes int) {
+	return int(c.received.Load()), int(c.receivedBytes.Load())
 }
 
 // OnMessage records a frame.
 func (c *Client) OnMessage(_ *gws.Conn, m *gws.Message) {
 	defer m.Close()
+	n := m.Data.Len()
+	head := 2
+	switch {
+	case n > 0xFFFF:
+		head = 10
+	case n >= 126:
+		head = 4
+	}
+	c.received.Add(1)
+	c.receivedBytes.Add(int64(head + n))
 	var f map[string]any
 	if err := json.Unmarshal(m.Bytes(), &f); err != nil {
 		c.T.Errorf("server sent invalid JSON %q", m.Bytes())
