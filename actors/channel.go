@@ -164,7 +164,7 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 		data = string(pusher.AppendPresenceData(nil, a.auth.memberList()))
 	}
 	// The counts reach the app before the client can act on its
-	// subscription (the frame may be written at once, in place).
+	// subscription.
 	a.report(ctx)
 	answerJoin(m.Out, a.name, data, m.History) // and, on a recovery, the events missed
 	if pusher.IsCache(a.name) {

@@ -411,7 +411,7 @@ func (a *clusterChannelActor) add(ctx actor.Context, m *Join, data string, fromS
 	a.subs = append(a.subs, sub)
 	a.app.gauges.subscribed(a.class, len(a.subs))
 	// The grain and the app hear of it before the client can act on its
-	// subscription (the frame may be written at once, in place).
+	// subscription.
 	a.sendState(ctx, m.SocketID, false)
 	a.report(ctx)
 	answerJoin(m.Out, a.name, data, jh)

@@ -6,7 +6,7 @@
 // Who talks to whom:
 //
 //	client ──gws read goroutine──► wsHandler.OnMessage ──ClientFrame──► connection actor
-//	connection / channel actors ──Outbound.Send/SendShared──► socket ──in place (idle socket) or queue + writer goroutine (writev)──► client
+//	connection / channel actors ──Outbound.Send/SendShared──► socket ──queue + writer goroutine (writev)──► client
 //	backend ──HTTP──► apiHandler ──Broker.Trigger/Post/Channels/Channel/Users/TerminateUser──► HTTP adapter actor ──► app actor
 //
 // transport never touches actor state: it only sends messages (through
@@ -33,11 +33,12 @@
 //
 // Goroutines: gws runs one read goroutine per socket (started here,
 // counted in wsHandler.loops, ended by closing the socket); each socket
-// runs a writer goroutine while its queue holds frames (socket.flush). A
-// frame to an idle plain-TCP socket is written in place, with one
-// non-blocking write on the sender's goroutine (writeInPlace); what the
-// kernel does not take is queued for the writer. Server runs one
-// goroutine per listener, ended by Shutdown.
+// runs a writer goroutine while its queue holds frames (socket.flush), so
+// frames that come close together leave in one writev. (Writing to an
+// idle socket in place, on the sender's goroutine, was tried and measured
+// in BENCHMARKS.md: it lost the batching, 1.6–1.9 × the CPU on bursts and
+// publishes, and was taken out.) Server runs one goroutine per listener,
+// ended by Shutdown.
 //
 // Config restates no default: every value comes from the caller (herald,
 // from config); New refuses a zero where a value is required.
@@ -51,8 +52,8 @@
 //     faster than it is served is slowed by TCP, not cut;
 //   - everything written to a socket (events, errors, pongs, close frames)
 //     goes through its own queue of at most WriteQueue frames and
-//     WriteQueueBytes bytes, written in place while the socket is idle,
-//     else by the socket's writer goroutine in writevs; past either bound the queue is dropped and the socket
+//     WriteQueueBytes bytes, written by the socket's writer goroutine in
+//     writevs; past either bound the queue is dropped and the socket
 //     closed with 4100 (the close frame goes out if the client still
 //     reads; a write blocked for 2 s after the cut, or for 30 s at any
 //     time, ends the connection);
@@ -74,8 +75,8 @@
 // refuses (403, 503); the API handler each request (route pattern,
 // status, duration) and its 429s; a socket cut with 4100 is reported by
 // whoever queued the frame that overflowed. For metrics each socket counts
-// the frames it read and the frames and bytes it wrote (per writev and per
-// write in place), in its own atomics; Server.Traffic sums them by app at
+// the frames it read and the frames and bytes it wrote (per writev), in
+// its own atomics; Server.Traffic sums them by app at
 // scrape time (with the totals of the sockets that closed), so a fan-out
 // touches no shared counter. GET /metrics (Config.Metrics) is served on
 // the API listener (and APIHandler) or on a plain-HTTP listener of its own

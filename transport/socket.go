@@ -2,18 +2,15 @@ package transport
 
 import (
 	"encoding/binary"
-	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/herald-push/herald/actors"
 	"github.com/herald-push/herald/pusher"
 	"github.com/lxzan/gws"
-	"golang.org/x/sys/unix"
 )
 
 // Timings of a socket's write side.
@@ -33,37 +30,6 @@ const (
 // maxBatch is the most bytes one writev takes from the queue (a frame
 // larger than it goes alone).
 const maxBatch = 64 << 10
-
-// inPlace is the scratch of one write in place, taken from inPlacePool so
-// that a write allocates nothing: fn, bound once, is what RawConn.Write
-// calls with the descriptor.
-type inPlace struct {
-	iovs [2][]byte // the header (may be empty) and the body
-	n    int
-	err  error
-	fn   func(fd uintptr) bool
-}
-
-var inPlacePool = sync.Pool{New: func() any {
-	w := &inPlace{}
-	w.fn = w.write
-	return w
-}}
-
-// write makes one non-blocking attempt (returning true tells RawConn.Write
-// not to wait for the socket to drain).
-func (w *inPlace) write(fd uintptr) bool {
-	for {
-		if len(w.iovs[0]) == 0 {
-			w.n, w.err = syscall.Write(int(fd), w.iovs[1])
-		} else {
-			w.n, w.err = unix.Writev(int(fd), w.iovs[:])
-		}
-		if !errors.Is(w.err, syscall.EINTR) {
-			return true
-		}
-	}
-}
 
 // Inbound bounds: frames a socket has handed to its connection actor and
 // the actor has not handled yet. Past either the read loop waits, so TCP
@@ -95,7 +61,6 @@ const (
 // fails, and a failed or closed socket never starts another.
 type socket struct {
 	nc     net.Conn
-	raw    syscall.RawConn // nc's descriptor, for writes in place; nil when nc is not plain TCP (TLS)
 	limits *writeLimits
 
 	flushFn    func() // s.flush, made once: starting the writer allocates nothing
@@ -103,8 +68,7 @@ type socket struct {
 	q          *outQueue // nil while idle: taken from queuePool by the first frame
 	frames     int       // queued or being written
 	bytes      int
-	writing    bool      // a writer goroutine is running, or a write in place
-	partial    bool      // the first queued frame is the rest of one begun in place: never dropped
+	writing    bool      // a writer goroutine is running
 	state      sockState // open → closing → closed
 	closeFrame []byte    // written after the queue once closing
 	deadline   time.Time // the write deadline last set
@@ -114,9 +78,9 @@ type socket struct {
 
 	// Traffic, for metrics (wsHandler.traffic reads them at any time): the
 	// frames the client sent, counted by the read loop, and the frames and
-	// bytes written to it, counted by the writer once per writev and by
-	// writeInPlace once per write, in the socket's own atomics, so that a
-	// fan-out costs no shared counter per frame.
+	// bytes written to it, counted by the writer once per writev, in the
+	// socket's own atomics, so that a fan-out costs no shared counter per
+	// frame.
 	received, sent, sentBytes atomic.Uint64
 
 	// Inbound: frames handed to the connection actor and not yet handled.
@@ -185,9 +149,6 @@ func (f *outFrame) size() int { return int(f.nhead) + len(f.body) }
 
 func newSocket(conn *gws.Conn, limits *writeLimits) *socket {
 	s := &socket{nc: conn.NetConn(), limits: limits}
-	if sc, ok := s.nc.(syscall.Conn); ok {
-		s.raw, _ = sc.SyscallConn() // nil on error: every write goes through the writer
-	}
 	s.ack = s.handled
 	s.flushFn = s.flush
 	return s
@@ -237,12 +198,6 @@ func (s *socket) enqueue(f outFrame) {
 		}
 		return
 	}
-	if s.raw != nil && !s.writing && (s.q == nil || len(s.q.frames) == 0) {
-		s.writing = true // in place, by this goroutine: frames queued meanwhile wait behind it
-		s.mu.Unlock()
-		s.writeInPlace(f)
-		return
-	}
 	s.queueLocked(f)
 	s.startLocked()
 	s.mu.Unlock()
@@ -256,68 +211,6 @@ func (s *socket) queueLocked(f outFrame) {
 	s.q.frames = append(s.q.frames, f)
 	s.frames++
 	s.bytes += f.size()
-}
-
-// writeInPlace writes f to an idle socket on the caller's goroutine, with
-// one non-blocking write: a fan-out then costs one syscall per socket and
-// no writer goroutine. What the kernel does not take at once (a client
-// that reads slowly) is queued for the writer, ahead of what others
-// queued meanwhile; the caller owns the write side (s.writing) until then.
-func (s *socket) writeInPlace(f outFrame) {
-	w := inPlacePool.Get().(*inPlace)
-	w.iovs[0], w.iovs[1] = f.head[:f.nhead], f.body
-	err := s.raw.Write(w.fn)
-	n, werr := w.n, w.err
-	w.iovs[0], w.iovs[1], w.err = nil, nil, nil
-	inPlacePool.Put(w)
-	if n < 0 || errors.Is(werr, syscall.EAGAIN) {
-		n, werr = 0, nil
-	}
-	if err == nil {
-		err = werr
-	}
-	if err == nil {
-		// The bytes the kernel took; the frame once whole. A rest queued
-		// below is counted by the writer, as a frame with its bytes.
-		s.sentBytes.Add(uint64(n)) //nolint:gosec // G115: bytes written, never negative
-		if n == f.size() {
-			s.sent.Add(1)
-		}
-	}
-	s.mu.Lock()
-	if err != nil {
-		s.state = sockClosed
-		s.shut.Store(true)
-		s.closeFrame = nil
-		s.writing = false
-		if s.q != nil {
-			s.q.release()
-			s.q = nil
-		}
-		s.mu.Unlock()
-		_ = s.nc.Close()
-		s.wakeReader()
-		return
-	}
-	if n < f.size() {
-		rest := outFrame{body: f.body[max(n-int(f.nhead), 0):]}
-		if n < int(f.nhead) { // not even the header went: the rest of it first
-			rest.nhead = uint8(copy(rest.head[:], f.head[n:f.nhead])) //nolint:gosec // G115: at most 10 bytes
-		}
-		s.queueLocked(rest)
-		if k := len(s.q.frames); k > 1 { // ahead of what others queued meanwhile
-			last := s.q.frames[k-1]
-			copy(s.q.frames[1:], s.q.frames[:k-1])
-			s.q.frames[0] = last
-		}
-		s.partial = n > 0
-	}
-	if s.q != nil && len(s.q.frames) > 0 || s.closeFrame != nil || s.state == sockClosed && s.q != nil {
-		go s.flushFn() // owned by the socket: ends when the queue is empty or a write fails
-	} else {
-		s.writing = false
-	}
-	s.mu.Unlock()
 }
 
 // startLocked starts the writer unless one runs.
@@ -353,17 +246,13 @@ func (s *socket) abortLocked(code pusher.CloseCode, reason string) {
 	s.state = sockClosing
 	s.shut.Store(true)
 	s.code = code
-	if q := s.q; q != nil {
-		keep := 0
-		if s.partial { // half a frame is out: the close frame goes after the rest
-			keep = 1
-		}
-		for i := keep; i < len(q.frames); i++ {
+	if q := s.q; q != nil { // the batch being written, if any, is not in q: it goes out whole
+		s.frames -= len(q.frames)
+		for i := range q.frames {
 			s.bytes -= q.frames[i].size()
 		}
-		s.frames -= len(q.frames) - keep
-		clear(q.frames[keep:])
-		q.frames = q.frames[:keep]
+		clear(q.frames)
+		q.frames = q.frames[:0]
 	}
 	s.closeFrame = closeFrame(code, reason)
 	s.setDeadlineLocked(time.Now().Add(abortGrace))
@@ -426,7 +315,6 @@ func (s *socket) flush() {
 			k++
 		}
 		q.batch = append(q.batch[:0], q.frames[:k]...)
-		s.partial = false
 		rest := copy(q.frames, q.frames[k:])
 		clear(q.frames[rest:])
 		q.frames = q.frames[:rest]
