@@ -61,6 +61,13 @@
 //	app ──UserDeliver──► every node's node actor ──► app (its user index)
 //	gatherer ──ChannelsQuery──► every node's node actor ──Forward──► app
 //	grain ──facts──► its node's webhook actor of the app
+//	grain ──StateRequest (a rebuilt grain, once)──► every node's node actor ──► app ──resync──► cluster channel ──NodeState──► grain
+//
+// Grains are resolved off the actors (cluster.Get can wait out its timeout
+// for a node that just died): the cluster channel and the app start the
+// resolution on a goroutine of its own and keep serving; what needs the
+// grain (a node's state, client events, joins, API publishes, in order)
+// waits for grainResolved/appGrainResolved, bounded.
 //
 // # History
 //
