@@ -31,7 +31,7 @@ type clusterChannelActor struct {
 	held    []*Publish              // member events that came while joins were pending, for the joiners
 	pending map[string]*pendingJoin // joins waiting for the grain, by connection PID id
 	grain   *actor.PID              // resolved on first use, again after a topology change
-	version uint64                  // of the NodeState last sent
+	version uint64                  // of the NodeState last sent (numbered by the node: clusterNode.nextState)
 	// Resolving the grain is a round trip to its owner, which may be a
 	// node that just died (cluster.Get then waits out its timeout): it
 	// runs off the actor, so the channel keeps serving meanwhile, and what
@@ -132,7 +132,7 @@ func (a *clusterChannelActor) onStopped(ctx actor.Context) {
 	}
 	a.app.gauges.stopped(a.class, len(a.subs))
 	a.subs, a.members = nil, nil
-	a.version++
+	a.version = a.app.node.nextState()
 	st := a.state("", false)
 	if a.grain != nil {
 		ctx.Send(a.grain, st)
@@ -205,7 +205,7 @@ func (a *clusterChannelActor) sendState(ctx actor.Context, joined string, isResy
 		a.unsent, a.resyncing = true, a.resyncing || isResync
 		return
 	}
-	a.version++
+	a.version = a.app.node.nextState()
 	ctx.Send(pid, a.state(joined, isResync || a.resyncing))
 	a.unsent, a.resyncing = false, false
 }

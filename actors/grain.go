@@ -36,7 +36,15 @@ type clusterNode struct {
 	grace   time.Duration
 	log     *slog.Logger
 	cluster *cluster.Cluster
+	// states numbers every NodeState this node sends, whichever actor
+	// sends it: a grain keeps the highest version per node, and a channel
+	// actor (or a user's watch state) that starts again after an idle
+	// spell must not number its states from 1, below what the grain has.
+	states atomic.Uint64
 }
+
+// nextState is the version of the next NodeState this node sends.
+func (n *clusterNode) nextState() uint64 { return n.states.Add(1) }
 
 // setApps makes set the node's apps.
 func (n *clusterNode) setApps(set *appSet) {

@@ -77,7 +77,7 @@ func (a *appActor) sendWatchState(ctx actor.Context, userID string, resync bool)
 	if pid == nil {
 		return
 	}
-	w.version[userID]++
+	w.version[userID] = a.app.node.nextState()
 	st := &clusterpb.NodeState{Node: a.app.node.address(), Subscriptions: int32(watchers), //nolint:gosec // G115: connections of one user
 		Version: w.version[userID], Resync: resync}
 	if conns > 0 {

@@ -561,3 +561,28 @@ func TestClusterServerSubscriber(t *testing.T) {
 		t.Fatalf("got %v", seen)
 	}
 }
+
+// A channel whose last local subscriber left (its node-local actor
+// stopped) and that is subscribed again on the same node is counted again
+// by the grain: the new actor's states are not taken for old ones.
+func TestClusterResubscribeAfterIdle(t *testing.T) {
+	nodes := startClusterBrokers(t, 2)
+	a, b := nodes[0], nodes[1]
+	count := func() any {
+		_, res := b.api.Call("GET", "/apps/"+testID+"/channels/again", url.Values{"info": {"subscription_count"}}, nil)
+		return res["subscription_count"]
+	}
+	for round := 0; round < 3; round++ {
+		c := a.connect()
+		c.Subscribe("again")
+		waitFor(t, func() bool { return count() == float64(1) })
+		c.Unsubscribe("again")
+		waitFor(t, func() bool { return count() == float64(0) })
+		time.Sleep(100 * time.Millisecond) // the idle channel actor stops
+	}
+	c := a.connect()
+	c.Subscribe("again")
+	waitFor(t, func() bool { return count() == float64(1) })
+	b.api.Trigger("again", "still", "1", nil)
+	c.Expect("still")
+}

@@ -33,7 +33,8 @@ const (
 // their connection counts there. A node sends it on every local change
 // and again after every topology change; it replaces the node's previous
 // contribution, so re-sending it is harmless. Version increases per
-// (node, channel): an older state that arrives late is ignored.
+// node, across all its states (a channel's node-local actor that starts
+// again goes on from there): an older state that arrives late is ignored.
 type NodeState struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
