@@ -45,7 +45,15 @@ type subscriber struct {
 	out      Outbound
 	socketID string
 	userID   string
-	fromSeq  uint64 // cluster: member events up to this number were in its subscription_succeeded
+	fromSeq  uint64         // cluster: member events up to this number were in its subscription_succeeded
+	server   *subscriberOut // out, when it is a server-side subscriber's (found once, at the join)
+}
+
+// newSubscriber is the subscriber of a Join.
+func newSubscriber(m *Join, fromSeq uint64) *subscriber {
+	s := &subscriber{conn: m.Conn, out: m.Out, socketID: m.SocketID, fromSeq: fromSeq}
+	s.server, _ = m.Out.(*subscriberOut)
+	return s
 }
 
 // newerMember tells whether the grain's member event seq is one a
@@ -131,7 +139,7 @@ func (a *channelActor) onJoin(ctx actor.Context, m *Join) {
 		a.report(ctx)
 		return
 	}
-	sub := &subscriber{conn: m.Conn, out: m.Out, socketID: m.SocketID}
+	sub := newSubscriber(m, 0)
 	var newMember bool
 	if a.auth.presence {
 		if m.Member == nil {
@@ -290,8 +298,8 @@ func broadcast(fanout Fanout, subs []*subscriber, frame []byte, except string, s
 	n := 0
 	for _, s := range subs {
 		if (except == "" || s.socketID != except) && (seq == 0 || newerMember(seq, s.fromSeq)) {
-			if so, ok := s.out.(*subscriberOut); ok {
-				so.deliver(frame)
+			if s.server != nil {
+				s.server.deliver(frame)
 				n++
 				continue
 			}

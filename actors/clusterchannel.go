@@ -403,7 +403,7 @@ func (a *clusterChannelActor) addMember(m *pusher.Member) {
 // fromSeq; with jh, the stream's position and the events recovered), and
 // tells the grain.
 func (a *clusterChannelActor) add(ctx actor.Context, m *Join, data string, fromSeq uint64, jh *JoinHistory) *subscriber {
-	sub := &subscriber{conn: m.Conn, out: m.Out, socketID: m.SocketID, fromSeq: fromSeq}
+	sub := newSubscriber(m, fromSeq)
 	if m.Member != nil {
 		sub.userID = m.Member.UserID
 	}
