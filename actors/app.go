@@ -469,6 +469,7 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 	res := &TriggerResponse{}
 	now := time.Now()
 	hist := &a.app.config().History
+	burst := a.burst(m.Events)
 	for _, ev := range m.Events {
 		for _, ch := range ev.Channels {
 			e := a.channels[ch]
@@ -512,7 +513,7 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 				a.publishToGrain(ctx, ch, p)
 				a.published(ch, ev.Name, -1) // the grain fans out, over every node
 			case e != nil: // the channel reports it, with its exact fan-out
-				ctx.Send(e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID, Event: ev.Name})
+				ctx.Send(e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID, Event: ev.Name, Burst: burst})
 			default: // no channel actor here: a cache channel or one with history, without subscribers
 				a.published(ch, ev.Name, 0)
 			}
@@ -529,6 +530,29 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 	if ctx.Sender() != nil { // Broker.Post sends without waiting for an answer
 		ctx.Respond(res)
 	}
+}
+
+// burst groups a request's Publishes into one burst when they go to two
+// channel actors here or more (single node; see Burst): a socket on
+// several of the channels then gets its frames in one write. It counts
+// exactly the Publishes onTrigger sends.
+func (a *appActor) burst(events []TriggerEvent) Burst {
+	bf, ok := a.app.fanout.(BurstFanout)
+	if !ok || a.app.node != nil {
+		return nil
+	}
+	n := 0
+	for _, ev := range events {
+		for _, ch := range ev.Channels {
+			if pusher.Kind(ch) != pusher.ServerToUser && a.channels[ch] != nil {
+				n++
+			}
+		}
+	}
+	if n < 2 {
+		return nil
+	}
+	return bf.Burst(n)
 }
 
 // published observes an API event on channel ch written to n sockets

@@ -254,7 +254,12 @@ func (a *channelActor) onLeave(ctx actor.Context, conn *actor.PID) {
 // onPublish writes an event to the subscribers and observes an API event
 // with its fan-out: one observation per publish, never per frame.
 func (a *channelActor) onPublish(m *Publish) {
-	n := a.broadcast(m.Frame, m.Except)
+	fanout := a.app.fanout
+	if m.Burst != nil {
+		fanout = m.Burst
+		defer m.Burst.Done()
+	}
+	n := broadcast(fanout, a.subs, m.Frame, m.Except, 0)
 	if m.Event != "" {
 		a.app.observe(Observation{Kind: ObservedPublish, Channel: a.name, Event: m.Event, Count: n})
 	}

@@ -110,12 +110,16 @@
 // Fan-out encodes a frame once: the app encodes an API event once per
 // channel, the connection encodes a client event once, and the channel
 // hands the same bytes to every subscriber's Outbound (SendShared with a
-// Fanout-prepared frame, so gws frames it once too).
+// Fanout-prepared frame, so gws frames it once too). When one API request
+// reaches two channel actors or more, the app asks the Fanout for a Burst
+// (BurstFanout) and sends it with each Publish: the channels share their
+// frames through it and call Done, and the transport writes a socket's
+// frames of the whole request at once.
 //
 // The channel's authority — what a cluster must count once per (app,
 // channel): subscriptions per node, presence members per (user, node),
 // occupancy — is a plain value (authority.go) the channel actor owns in
-// single-node mode; a cluster's channel grain will own the same value
+// single-node mode; in a cluster the channel's grain owns the same value
 // (docs/cluster.md).
 //
 // A channel actor exists while its channel has subscribers. A connection

@@ -78,6 +78,9 @@ type Publish struct {
 	// Frame's offset in it (no Frame: a notice of the stream's position).
 	Epoch  string
 	Offset uint64
+	// Burst, when set, is the API request's burst (single node): the
+	// channel shares Frame through it and calls its Done once.
+	Burst Burst
 }
 
 // PublishClientEvent relays a client event from one subscriber to the others.

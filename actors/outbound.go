@@ -29,6 +29,27 @@ type Fanout interface {
 	Share(frame []byte) Shared
 }
 
+// Burst groups the frames of one API request that go to several
+// channels (an event naming several, or a batch), so that a socket on
+// more than one of them gets its frames in one write: the frames a Burst
+// shares are queued but not written until every channel that got one of
+// its Publishes called Done (or a short bound passes, should a Publish
+// never arrive). A channel actor shares its frame with Share and calls
+// Done once per Publish, whether it had subscribers or not.
+type Burst interface {
+	Fanout
+	Done()
+}
+
+// BurstFanout is a Fanout that can group frames into bursts. The app asks
+// for one only when a request reaches two channel actors or more; a
+// single-channel publish is written at once.
+type BurstFanout interface {
+	Fanout
+	// Burst starts a burst of n Publishes.
+	Burst(n int) Burst
+}
+
 // plainFanout is the Fanout used when the transport supplies none (tests):
 // the shared frame is the bytes themselves.
 type plainFanout struct{}

@@ -34,11 +34,15 @@
 // Goroutines: gws runs one read goroutine per socket (started here,
 // counted in wsHandler.loops, ended by closing the socket); each socket
 // runs a writer goroutine while its queue holds frames (socket.flush), so
-// frames that come close together leave in one writev. (Writing to an
-// idle socket in place, on the sender's goroutine, was tried and measured
-// in BENCHMARKS.md: it lost the batching, 1.6–1.9 × the CPU on bursts and
-// publishes, and was taken out.) Server runs one goroutine per listener,
-// ended by Shutdown.
+// frames that come close together leave in one writev. The frames of one
+// API request to several channels (Broadcaster.Burst: an event naming
+// several channels, or a batch) start no writer until the request's last
+// channel has fanned out, so a socket on several of them gets one write
+// (burst.go's timer, at most burstWait, ends a burst whose Publish was
+// lost). (Writing to an idle socket in place, on the sender's goroutine,
+// was tried and measured in BENCHMARKS.md: it lost the batching, 1.6–1.9 ×
+// the CPU on bursts and publishes, and was taken out.) Server runs one
+// goroutine per listener, ended by Shutdown.
 //
 // Config restates no default: every value comes from the caller (herald,
 // from config); New refuses a zero where a value is required.

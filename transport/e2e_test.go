@@ -1,6 +1,7 @@
 package transport_test
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -72,6 +73,44 @@ func TestPublicChannelReceivesAPIEventExactly(t *testing.T) {
 	if len(f) != 3 {
 		t.Fatalf("frame has extra fields: %v", f)
 	}
+}
+
+// An event to several channels and a batch reach every subscriber once
+// per channel it is on, in order within a channel: the frames one request
+// makes for a socket go out in one write (a burst), which must lose or
+// repeat none of them, also with a channel that has no subscriber.
+func TestMultiChannelEventAndBatchReachEverySubscriberOnce(t *testing.T) {
+	b := startBroker(t)
+	all, one := b.connect(), b.connect()
+	for _, ch := range []string{"a", "b", "c"} {
+		all.Subscribe(ch)
+	}
+	one.Subscribe("b")
+	if code, res := b.api.Call("POST", "/apps/"+testID+"/events", nil,
+		map[string]any{"name": "e", "data": "0", "channels": []string{"a", "b", "c", "nobody"}}); code != 200 {
+		t.Fatalf("trigger: %d %v", code, res)
+	}
+	batch := []map[string]any{{"name": "e", "data": "1", "channel": "a"}, {"name": "e", "data": "2", "channel": "b"},
+		{"name": "e", "data": "3", "channel": "a"}, {"name": "e", "data": "4", "channel": "nobody"}}
+	if code, res := b.api.Call("POST", "/apps/"+testID+"/batch_events", nil, map[string]any{"batch": batch}); code != 200 {
+		t.Fatalf("batch: %d %v", code, res)
+	}
+	got := map[string][]any{}
+	for range 6 {
+		f := all.Expect("e")
+		got[f["channel"].(string)] = append(got[f["channel"].(string)], f["data"])
+	}
+	want := map[string][]any{"a": {"0", "1", "3"}, "b": {"0", "2"}, "c": {"0"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("on a, b and c got %v, want %v", got, want)
+	}
+	for _, data := range []string{"0", "2"} {
+		if f := one.Expect("e"); f["channel"] != "b" || f["data"] != data {
+			t.Fatalf("on b got %v, want data %s", f, data)
+		}
+	}
+	all.Quiet(50 * time.Millisecond)
+	one.Quiet(10 * time.Millisecond)
 }
 
 func TestPingPong(t *testing.T) {

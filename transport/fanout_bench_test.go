@@ -119,7 +119,7 @@ func BenchmarkFanoutSocket(b *testing.B) {
 			conns, s := sinkConns(b, n)
 			socks := make([]actors.Outbound, n)
 			for i, c := range conns {
-				socks[i] = newSocket(c, &writeLimits{frames: 1024, bytes: 1 << 20})
+				socks[i] = newSocket(c.NetConn(), &writeLimits{frames: 1024, bytes: 1 << 20})
 			}
 			var fan actors.Fanout = Broadcaster{}
 			b.ReportAllocs()

@@ -45,8 +45,10 @@ const (
 // Writes: every frame the server sends to the client — events, errors,
 // pongs, the close frame — goes through one queue, bounded in frames and
 // in bytes. A writer goroutine, started when the queue gets its first
-// frame and ended when it is empty, writes what is queued in one writev
-// (up to maxBatch bytes): a burst costs one syscall, not one per frame. Frames are framed here, not by gws: a server frame is not
+// frame (a burst's frames: when the burst ends, see burst.go) and ended
+// when it is empty, writes what is queued in one writev (up to maxBatch
+// bytes): a burst costs one syscall, not one per frame. Frames are
+// framed here, not by gws: a server frame is not
 // masked, so a fan-out frame is framed once and the same bytes go to
 // every socket. A queue past either bound is dropped and the socket is
 // cut with 4100: the close frame goes out if the client still takes it,
@@ -69,6 +71,7 @@ type socket struct {
 	frames     int       // queued or being written
 	bytes      int
 	writing    bool      // a writer goroutine is running
+	held       bool      // frames of a burst wait for it to end before the writer starts
 	state      sockState // open → closing → closed
 	closeFrame []byte    // written after the queue once closing
 	deadline   time.Time // the write deadline last set
@@ -147,8 +150,8 @@ type outFrame struct {
 
 func (f *outFrame) size() int { return int(f.nhead) + len(f.body) }
 
-func newSocket(conn *gws.Conn, limits *writeLimits) *socket {
-	s := &socket{nc: conn.NetConn(), limits: limits}
+func newSocket(nc net.Conn, limits *writeLimits) *socket {
+	s := &socket{nc: nc, limits: limits}
 	s.ack = s.handled
 	s.flushFn = s.flush
 	return s
@@ -164,6 +167,8 @@ func (s *socket) SendShared(f actors.Shared) {
 	switch f := f.(type) {
 	case sharedFrame:
 		s.enqueue(outFrame{body: f})
+	case burstFrame:
+		s.enqueueIn(outFrame{body: f.frame}, f.b)
 	case actors.PlainShared:
 		s.push(gws.OpcodeText, f)
 	}
@@ -182,7 +187,11 @@ func (s *socket) push(op gws.Opcode, body []byte) {
 }
 
 // enqueue adds f, or cuts the socket with 4100 when f would pass a bound.
-func (s *socket) enqueue(f outFrame) {
+func (s *socket) enqueue(f outFrame) { s.enqueueIn(f, nil) }
+
+// enqueueIn adds f as enqueue does; with a burst b, the writer is started
+// when b ends instead of now (unless one runs already, which takes f).
+func (s *socket) enqueueIn(f outFrame, b *burst) {
 	s.mu.Lock()
 	if s.state != sockOpen {
 		s.mu.Unlock()
@@ -199,7 +208,25 @@ func (s *socket) enqueue(f outFrame) {
 		return
 	}
 	s.queueLocked(f)
-	s.startLocked()
+	switch {
+	case b == nil || s.writing:
+		s.startLocked()
+	case s.held: // an earlier frame of a burst starts the writer
+	case b.hold(s):
+		s.held = true
+	default: // b has ended already
+		s.startLocked()
+	}
+	s.mu.Unlock()
+}
+
+// release starts the writer for the frames a burst held.
+func (s *socket) release() {
+	s.mu.Lock()
+	s.held = false
+	if s.q != nil && len(s.q.frames) > 0 && s.state != sockClosed {
+		s.startLocked()
+	}
 	s.mu.Unlock()
 }
 

@@ -117,7 +117,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.release(ip)
 		return // gws has answered the request
 	}
-	s := newSocket(conn, live.write)
+	s := newSocket(conn.NetConn(), live.write)
 	s.ip, s.remote = ip, r.RemoteAddr
 	if app, found := h.broker.App(key); found {
 		s.app = app
