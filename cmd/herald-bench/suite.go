@@ -280,7 +280,11 @@ func suiteSpecs(quick bool) []suiteSpec {
 				"--rate", "500", "--duration", d("6s", "3s")},
 			Rows: burstRows,
 			Targets: []suiteTarget{
-				{"a burst to one socket leaves in one write: write syscalls per burst ≤ 1", absCheck("write_syscalls_per_burst", "%.2f", 1)},
+				// syscw counts every write(2) of the process, the Go runtime's
+				// own (its netpoller's eventfd) too: the baseline, which
+				// writes each frame alone, reads 1.001-1.002 per frame, so
+				// 1 is checked to 1 %.
+				{"a burst to one socket leaves in one write: write syscalls per burst ≤ 1 (to 1 %: the count includes the runtime's own writes)", absCheck("write_syscalls_per_burst", "%.3f", 1.01)},
 				{"no missing or duplicate deliveries (every run)", zeroCheck("missing", "duplicates")},
 				cpuNoWorse,
 			},
