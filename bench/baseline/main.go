@@ -43,7 +43,7 @@ import (
 func main() {
 	ws := flag.String("ws", envOr("HERALD_WEBSOCKET_LISTEN", "127.0.0.1:3131"), "WebSocket `host:port`")
 	api := flag.String("api", envOr("HERALD_API_LISTEN", "127.0.0.1:3232"), "HTTP API `host:port`")
-	rbuf := flag.Int("read-buffer", 1024, "gws read buffer per connection (Herald's default is 1024)")
+	rbuf := flag.Int("read-buffer", 256, "gws read buffer per connection (Herald's default is 256)")
 	flag.BoolVar(&scanFrames, "scan", os.Getenv("BENCH_BASELINE_SCAN") == "1",
 		"find event and channel with bytes.Index instead of encoding/json (an experiment: how much of the read goroutine's stack is JSON decoding)")
 	flag.Parse()

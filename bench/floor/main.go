@@ -8,7 +8,8 @@
 // three ways (BENCH_FLOOR_MODE or --mode):
 //
 //   - read: a goroutine per connection, blocked in net.Conn.Read with a
-//     1 KiB buffer of its own (what gws's read loop is, without gws);
+//     buffer of its own of Herald's websocket.read_buffer_size, 256 bytes
+//     (what gws's read loop is, without gws);
 //   - grown: the same, after the goroutine once needed 2 KiB of stack, so
 //     that it holds a 4 KiB stack as gws's read loop does once it has
 //     handled a frame (a GC halves a stack only when less than a quarter
@@ -39,6 +40,9 @@ import (
 	"github.com/herald-push/herald/bench/benchdebug"
 	"golang.org/x/sys/unix"
 )
+
+// readBuffer is each read loop's buffer: Herald's default read buffer.
+const readBuffer = 256
 
 func main() {
 	addr := flag.String("ws", envOr("HERALD_WEBSOCKET_LISTEN", "127.0.0.1:3131"), "TCP `host:port` to accept connections on")
@@ -98,7 +102,7 @@ func readLoop(c net.Conn, grown bool) {
 	if grown && grow(1) < 0 {
 		return
 	}
-	buf := make([]byte, 1024)
+	buf := make([]byte, readBuffer)
 	for {
 		if _, err := c.Read(buf); err != nil {
 			return

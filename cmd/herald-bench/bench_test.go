@@ -238,7 +238,7 @@ func TestClassifyHeap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := rows["gws read buffer (bufio.Reader, 1 KiB)"]
+	got := rows["gws read buffer (bufio.Reader, websocket.read_buffer_size)"]
 	if lo, hi := 200*1024.0, 200*1300.0; got < lo || got > hi {
 		t.Errorf("read-buffer row = %.0f B, want %.0f..%.0f (rows %v)", got, lo, hi, rows)
 	}

@@ -32,7 +32,7 @@ type budgetRule struct {
 }
 
 var budgetRules = []budgetRule{
-	{"gws read buffer (bufio.Reader, 1 KiB)", []string{"bufio.NewReaderSize"}},
+	{"gws read buffer (bufio.Reader, websocket.read_buffer_size)", []string{"bufio.NewReaderSize"}},
 	{"goroutine descriptor (g, allgs)", []string{"runtime.malg", "runtime.allgadd", "runtime.newproc1"}},
 	{"timers (heartbeat, read deadline)", []string{"time.newTimer", "time.NewTimer", "time.AfterFunc", "runtime_pollSetDeadline"}},
 	{"net: netFD, poll descriptor, addresses", []string{"net.newFD", "net.sockaddrToTCP", "internal/poll.", "net.(*netFD)", "net.(*TCPListener)"}},

@@ -21,7 +21,7 @@ func init() {
 		server: "floor",
 		flags: func(fs *flag.FlagSet) {
 			conns = fs.Int("conns", 15000, "connections to hold (at most ~19 000: one process holds them, under the 20 000-fd limit)")
-			mode = fs.String("mode", "read", "the floor server's mode: read (a goroutine per connection blocked in Read, 1 KiB buffer), grown (the same after 3 KiB of stack once) or epoll (no goroutine per connection)")
+			mode = fs.String("mode", "read", "the floor server's mode: read (a goroutine per connection blocked in Read, 256-byte buffer), grown (the same after 3 KiB of stack once) or epoll (no goroutine per connection)")
 			hold = fs.Duration("hold", 5*time.Second, "how long the connections are held before the server is measured")
 		},
 		env:     func() []string { return []string{"BENCH_FLOOR_MODE=" + *mode} },
