@@ -81,10 +81,18 @@ type appActor struct {
 	// cluster mode: what waits for a channel's grain to be resolved (off
 	// the actor: the owner may be a node that just died), in order.
 	resolving map[string][]func(*actor.PID)
-	topology  uint64      // topology changes seen: a grain resolved before the last one is not kept
-	retired   bool        // removed by a reload: closing its connections, then stopping
-	watch     *watchState // cluster mode with the watchlist: what this node told the users' grains
-	embedded  *embedded   // server-side subscribers and fact watchers, made on first use
+	topology  uint64           // topology changes seen: a grain resolved before the last one is not kept
+	retired   bool             // removed by a reload: closing its connections, then stopping
+	watch     *watchState      // cluster mode with the watchlist: what this node told the users' grains
+	embedded  *embedded        // server-side subscribers and fact watchers, made on first use
+	sends     []pendingPublish // onTrigger's Publishes to channel actors here, sent at its end
+}
+
+// pendingPublish is a Publish onTrigger sends once it knows how many
+// channel actors the request reaches (a burst when two or more).
+type pendingPublish struct {
+	pid *actor.PID
+	msg *Publish
 }
 
 type channelEntry struct {
@@ -469,7 +477,7 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 	res := &TriggerResponse{}
 	now := time.Now()
 	hist := &a.app.config().History
-	burst := a.burst(m.Events)
+	a.sends = a.sends[:0] // what a turn that panicked left
 	for _, ev := range m.Events {
 		for _, ch := range ev.Channels {
 			e := a.channels[ch]
@@ -513,7 +521,7 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 				a.publishToGrain(ctx, ch, p)
 				a.published(ch, ev.Name, -1) // the grain fans out, over every node
 			case e != nil: // the channel reports it, with its exact fan-out
-				ctx.Send(e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID, Event: ev.Name, Burst: burst})
+				a.sends = append(a.sends, pendingPublish{e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID, Event: ev.Name}})
 			default: // no channel actor here: a cache channel or one with history, without subscribers
 				a.published(ch, ev.Name, 0)
 			}
@@ -527,32 +535,29 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 		}
 		res.Channels = append(res.Channels, infos)
 	}
+	a.sendPublishes(ctx)
 	if ctx.Sender() != nil { // Broker.Post sends without waiting for an answer
 		ctx.Respond(res)
 	}
 }
 
-// burst groups a request's Publishes into one burst when they go to two
-// channel actors here or more (single node; see Burst): a socket on
-// several of the channels then gets its frames in one write. It counts
-// exactly the Publishes onTrigger sends.
-func (a *appActor) burst(events []TriggerEvent) Burst {
-	bf, ok := a.app.fanout.(BurstFanout)
-	if !ok || a.app.node != nil {
-		return nil
-	}
-	n := 0
-	for _, ev := range events {
-		for _, ch := range ev.Channels {
-			if pusher.Kind(ch) != pusher.ServerToUser && a.channels[ch] != nil {
-				n++
+// sendPublishes sends the Publishes onTrigger collected, as one burst
+// when they go to two channel actors or more (see Burst): a socket on
+// several of the channels then gets the request's frames in one write.
+func (a *appActor) sendPublishes(ctx actor.Context) {
+	if len(a.sends) > 1 {
+		if bf, ok := a.app.fanout.(BurstFanout); ok {
+			b := bf.Burst(len(a.sends))
+			for _, p := range a.sends {
+				p.msg.Burst = b
 			}
 		}
 	}
-	if n < 2 {
-		return nil
+	for i, p := range a.sends {
+		ctx.Send(p.pid, p.msg)
+		a.sends[i] = pendingPublish{}
 	}
-	return bf.Burst(n)
+	a.sends = a.sends[:0]
 }
 
 // published observes an API event on channel ch written to n sockets

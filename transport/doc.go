@@ -36,13 +36,17 @@
 // runs a writer goroutine while its queue holds frames (socket.flush), so
 // frames that come close together leave in one writev. The frames of one
 // API request to several channels (Broadcaster.Burst: an event naming
-// several channels, or a batch) start no writer until the request's last
-// channel has fanned out, so a socket on several of them gets one write
-// (burst.go's timer, at most burstWait, ends a burst whose Publish was
-// lost). (Writing to an idle socket in place, on the sender's goroutine,
-// was tried and measured in BENCHMARKS.md: it lost the batching, 1.6–1.9 ×
-// the CPU on bursts and publishes, and was taken out.) Server runs one
-// goroutine per listener, ended by Shutdown.
+// several channels, or a batch) are held until the request's last channel
+// has fanned out, then written in place on that channel's goroutine, one
+// non-blocking writev per socket (socket.release); what the kernel does
+// not take goes to the socket's writer. So a socket on several of the
+// channels gets one write, and a burst starts no goroutine per socket.
+// burst.go's timer (burstWait) ends a burst whose Publish was lost, on
+// its own goroutine. (Writing every frame to an idle socket in place was
+// tried and measured in BENCHMARKS.md: it lost the batching, 1.6–1.9 ×
+// the CPU on bursts and publishes, and was taken out; a burst's end is
+// the one place where every frame of the batch is already queued.)
+// Server runs one goroutine per listener, ended by Shutdown.
 //
 // Config restates no default: every value comes from the caller (herald,
 // from config); New refuses a zero where a value is required.

@@ -2,15 +2,18 @@ package transport
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/herald-push/herald/actors"
 	"github.com/herald-push/herald/pusher"
 	"github.com/lxzan/gws"
+	"golang.org/x/sys/unix"
 )
 
 // Timings of a socket's write side.
@@ -70,11 +73,13 @@ type socket struct {
 	q          *outQueue // nil while idle: taken from queuePool by the first frame
 	frames     int       // queued or being written
 	bytes      int
-	writing    bool      // a writer goroutine is running
-	held       bool      // frames of a burst wait for it to end before the writer starts
-	state      sockState // open → closing → closed
-	closeFrame []byte    // written after the queue once closing
-	deadline   time.Time // the write deadline last set
+	writing    bool            // a writer goroutine is running
+	held       bool            // frames of a burst wait for it to end before the writer starts
+	partial    bool            // q.frames[0] is the rest of a frame written in part: a 4100 cut keeps it
+	raw        syscall.RawConn // plain TCP: a burst's end writes in place through it (nil: TLS)
+	state      sockState       // open → closing → closed
+	closeFrame []byte          // written after the queue once closing
+	deadline   time.Time       // the write deadline last set
 	// code is what Close or abortLocked closed with (0: the server did
 	// not close it), for the disconnect observation.
 	code pusher.CloseCode
@@ -133,6 +138,32 @@ type outQueue struct {
 
 var queuePool = sync.Pool{New: func() any { return &outQueue{} }}
 
+// take moves the first frames of q, up to maxBatch bytes (at least one),
+// into q.batch and returns how many and their bytes.
+func (q *outQueue) take() (k, n int) {
+	for k < len(q.frames) && (k == 0 || n+q.frames[k].size() <= maxBatch) {
+		n += q.frames[k].size()
+		k++
+	}
+	q.batch = append(q.batch[:0], q.frames[:k]...)
+	rest := copy(q.frames, q.frames[k:])
+	clear(q.frames[rest:])
+	q.frames = q.frames[:rest]
+	return k, n
+}
+
+// buffers makes q.bufs the batch's headers and bodies, in order.
+func (q *outQueue) buffers() {
+	q.bufs = q.bufs[:0]
+	for i := range q.batch {
+		f := &q.batch[i]
+		if f.nhead > 0 {
+			q.bufs = append(q.bufs, f.head[:f.nhead])
+		}
+		q.bufs = append(q.bufs, f.body)
+	}
+}
+
 // release gives q back to the pool, holding no frame.
 func (q *outQueue) release() {
 	clear(q.frames)
@@ -152,6 +183,9 @@ func (f *outFrame) size() int { return int(f.nhead) + len(f.body) }
 
 func newSocket(nc net.Conn, limits *writeLimits) *socket {
 	s := &socket{nc: nc, limits: limits}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		s.raw, _ = tc.SyscallConn() // nil on error: the writer writes everything
+	}
 	s.ack = s.handled
 	s.flushFn = s.flush
 	return s
@@ -220,14 +254,127 @@ func (s *socket) enqueueIn(f outFrame, b *burst) {
 	s.mu.Unlock()
 }
 
-// release starts the writer for the frames a burst held.
+// release writes the frames a burst held. On a plain TCP socket that no
+// writer is writing, it makes one non-blocking writev on the caller's
+// goroutine: a burst's end then starts no goroutine per socket (starting
+// them all at once cost more scheduler work than their writes saved,
+// BENCHMARKS.md). What the kernel does not take at once, and what was
+// queued meanwhile, goes to the writer goroutine, the rest of a frame
+// written in part first.
 func (s *socket) release() {
 	s.mu.Lock()
 	s.held = false
-	if s.q != nil && len(s.q.frames) > 0 && s.state != sockClosed {
+	q := s.q
+	switch {
+	case s.writing || q == nil || len(q.frames) == 0 || s.state == sockClosed:
+		s.mu.Unlock()
+		return
+	case s.raw == nil || s.state != sockOpen || len(q.frames) > maxInPlace:
 		s.startLocked()
+		s.mu.Unlock()
+		return
 	}
+	s.writing = true // by this goroutine: frames queued meanwhile wait behind
+	k, _ := q.take()
+	s.partial = false
 	s.mu.Unlock()
+
+	q.buffers()
+	w := inPlacePool.Get().(*inPlace)
+	w.bufs = q.bufs
+	err := s.raw.Write(w.fn)
+	n, werr := w.n, w.err
+	w.bufs, w.err = nil, nil
+	inPlacePool.Put(w)
+	clear(q.bufs)
+	if n < 0 || errors.Is(werr, syscall.EAGAIN) {
+		n, werr = 0, nil
+	}
+	if err == nil {
+		err = werr
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil || s.state == sockClosed {
+		clear(q.batch)
+		s.state = sockClosed
+		s.shut.Store(true)
+		s.closeFrame = nil
+		s.writing = false
+		q.release()
+		s.q = nil
+		if err != nil {
+			_ = s.nc.Close()
+			s.wakeReader()
+		}
+		return
+	}
+	// The frames written whole leave the count; the rest go back to the
+	// front of the queue, the first of them cut to what was not written.
+	done, written := 0, n
+	for done < k && written >= q.batch[done].size() {
+		written -= q.batch[done].size()
+		done++
+	}
+	if done < k {
+		f := &q.batch[done]
+		if written > 0 {
+			rest := outFrame{body: f.body[max(written-int(f.nhead), 0):]}
+			if written < int(f.nhead) { // not even the header went: the rest of it first
+				rest.nhead = uint8(copy(rest.head[:], f.head[written:f.nhead])) //nolint:gosec // G115: at most 10 bytes
+			}
+			*f = rest
+			s.partial = true
+		}
+		q.frames = append(q.frames, q.batch[done:k]...) // then moved to the front
+		m := k - done
+		copy(q.frames[m:], q.frames[:len(q.frames)-m])
+		copy(q.frames[:m], q.batch[done:k])
+	}
+	clear(q.batch)
+	s.frames -= done
+	s.bytes -= n
+	s.sent.Add(uint64(done))   //nolint:gosec // G115: frames written, never negative
+	s.sentBytes.Add(uint64(n)) //nolint:gosec // G115: bytes written, never negative
+	if len(q.frames) > 0 || s.closeFrame != nil {
+		go s.flushFn() // owned by the socket, as startLocked's: s.writing stays set
+		return
+	}
+	s.writing = false
+	q.release() // an idle socket keeps no queue
+	s.q = nil
+}
+
+// maxInPlace is the most frames release writes in place (more go to the
+// writer, whose writev batches stay under the kernel's iovec limit).
+const maxInPlace = 64
+
+// inPlace is the scratch of one write in place, from inPlacePool so that
+// a write allocates nothing: fn, bound once, is what RawConn.Write calls
+// with the descriptor.
+type inPlace struct {
+	bufs [][]byte
+	n    int
+	err  error
+	fn   func(fd uintptr) bool
+}
+
+var inPlacePool = sync.Pool{New: func() any {
+	w := &inPlace{}
+	w.fn = w.write
+	return w
+}}
+
+// write makes one non-blocking writev (returning true tells RawConn.Write
+// not to wait for the socket to drain).
+func (w *inPlace) write(fd uintptr) bool {
+	for {
+		w.n, w.err = unix.Writev(int(fd), w.bufs)
+		if !errors.Is(w.err, syscall.EINTR) {
+			return true
+		}
+	}
 }
 
 // queueLocked appends f to the queue.
@@ -274,12 +421,16 @@ func (s *socket) abortLocked(code pusher.CloseCode, reason string) {
 	s.shut.Store(true)
 	s.code = code
 	if q := s.q; q != nil { // the batch being written, if any, is not in q: it goes out whole
-		s.frames -= len(q.frames)
-		for i := range q.frames {
+		keep := 0
+		if s.partial { // and so does a frame written in part
+			keep = 1
+		}
+		for i := keep; i < len(q.frames); i++ {
 			s.bytes -= q.frames[i].size()
 		}
-		clear(q.frames)
-		q.frames = q.frames[:0]
+		s.frames -= len(q.frames) - keep
+		clear(q.frames[keep:])
+		q.frames = q.frames[:keep]
 	}
 	s.closeFrame = closeFrame(code, reason)
 	s.setDeadlineLocked(time.Now().Add(abortGrace))
@@ -336,15 +487,8 @@ func (s *socket) flush() {
 			}
 			return
 		}
-		k, n := 0, 0
-		for k < len(q.frames) && (k == 0 || n+q.frames[k].size() <= maxBatch) {
-			n += q.frames[k].size()
-			k++
-		}
-		q.batch = append(q.batch[:0], q.frames[:k]...)
-		rest := copy(q.frames, q.frames[k:])
-		clear(q.frames[rest:])
-		q.frames = q.frames[:rest]
+		k, n := q.take()
+		s.partial = false // a partly written frame is first in the batch, which goes out whole
 		if s.state == sockOpen {
 			// A reading client never meets this deadline; it is moved
 			// only when half of it has passed, not on every write.
@@ -356,14 +500,7 @@ func (s *socket) flush() {
 
 		// q stays this socket's while the writer runs: only the writer
 		// gives it back.
-		q.bufs = q.bufs[:0]
-		for i := range q.batch {
-			f := &q.batch[i]
-			if f.nhead > 0 {
-				q.bufs = append(q.bufs, f.head[:f.nhead])
-			}
-			q.bufs = append(q.bufs, f.body)
-		}
+		q.buffers()
 		q.cur = q.bufs
 		_, err := q.cur.WriteTo(s.nc)
 		clear(q.batch)
