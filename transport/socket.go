@@ -287,8 +287,11 @@ func (s *socket) release() {
 	w.bufs, w.err = nil, nil
 	inPlacePool.Put(w)
 	clear(q.bufs)
-	if n < 0 || errors.Is(werr, syscall.EAGAIN) {
-		n, werr = 0, nil
+	if errors.Is(werr, syscall.EAGAIN) { // the kernel took nothing: the writer waits for room
+		werr = nil
+	}
+	if n < 0 {
+		n = 0
 	}
 	if err == nil {
 		err = werr
