@@ -238,8 +238,7 @@ func (h *Herald) publish(p Publish) error {
 	if err != nil {
 		return err
 	}
-	b.Post(req)
-	return nil
+	return b.Post(req)
 }
 
 // subscribe checks s and hands it to its app, which calls reply (when

@@ -475,6 +475,18 @@ func (a *appActor) sendToUser(userID string, frame []byte, except string) int {
 
 func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 	res := &TriggerResponse{}
+	// In a cluster an asker is answered once every event's grain has it
+	// (see Broker.Post): sent counts them down from a hold of 1, which the
+	// end of this turn releases.
+	sender, pending := ctx.Sender(), 1
+	var sent func()
+	if a.app.node != nil && sender != nil {
+		sent = func() {
+			if pending--; pending == 0 {
+				ctx.Send(sender, res)
+			}
+		}
+	}
 	now := time.Now()
 	hist := &a.app.config().History
 	a.sends = a.sends[:0] // what a turn that panicked left
@@ -518,7 +530,10 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 				if cache {
 					p.Event, p.Data, p.CacheTtlMs = ev.Name, ev.Data, a.app.config().CacheTTL.Milliseconds()
 				}
-				a.publishToGrain(ctx, ch, p)
+				if sent != nil {
+					pending++
+				}
+				a.publishToGrain(ctx, ch, p, sent)
 				a.published(ch, ev.Name, -1) // the grain fans out, over every node
 			case e != nil: // the channel reports it, with its exact fan-out
 				a.sends = append(a.sends, pendingPublish{e.pid, &Publish{Channel: ch, Frame: frame, Except: ev.SocketID, Event: ev.Name}})
@@ -536,7 +551,10 @@ func (a *appActor) onTrigger(ctx actor.Context, m *TriggerRequest) {
 		res.Channels = append(res.Channels, infos)
 	}
 	a.sendPublishes(ctx)
-	if ctx.Sender() != nil { // Broker.Post sends without waiting for an answer
+	switch {
+	case sent != nil:
+		sent() // the hold: answers now, or once the last grain has its event
+	case sender != nil: // Broker.Post on a single node sends without waiting for an answer
 		ctx.Respond(res)
 	}
 }
@@ -712,14 +730,27 @@ func (a *appActor) onGrainResolved(m *appGrainResolved) {
 }
 
 // publishToGrain sends an event to its channel's grain, which delivers it
-// to every node with subscribers, this one included.
-func (a *appActor) publishToGrain(ctx actor.Context, channel string, p *clusterpb.Publish) {
+// to every node with subscribers, this one included. With sent, it sends
+// it as a request and calls sent once the grain has it (PublishAck), or
+// once it is given up (the grain unreachable or silent for grainTimeout).
+func (a *appActor) publishToGrain(ctx actor.Context, channel string, p *clusterpb.Publish, sent func()) {
 	a.withGrain(ctx, channel, func(pid *actor.PID) {
-		if pid == nil {
+		switch {
+		case pid == nil:
 			a.app.log.Warn("app: event dropped: its channel's grain is not reachable", "channel", channel)
-			return
+			if sent != nil {
+				sent()
+			}
+		case sent == nil:
+			ctx.Send(pid, p)
+		default:
+			ctx.ReenterAfter(ctx.RequestFuture(pid, p, grainTimeout), func(_ any, err error) {
+				if err != nil {
+					delete(a.grains, channel) // resolved again by the next event
+				}
+				sent()
+			})
 		}
-		ctx.Send(pid, p)
 	})
 }
 

@@ -344,9 +344,21 @@ func (b *Broker) Trigger(req *TriggerRequest) (*TriggerResponse, error) {
 	return ask[*TriggerResponse](b, req)
 }
 
-// Post publishes events through the HTTP adapter actor without waiting:
-// the mailbox keeps them, in order with every earlier Post and query.
-func (b *Broker) Post(req *TriggerRequest) { b.system.Root.Send(b.api, req) }
+// Post publishes events through the HTTP adapter actor. On a single node
+// it does not wait: the mailbox keeps them, in order with every earlier
+// Post and query. In a cluster it returns once every event's grain has
+// it, so an event Post accepted is ordered before any later one, through
+// whichever node that one comes (without it, a node still resolving a
+// channel's grain, or a slower link to the grain, let a later event
+// through another node overtake it).
+func (b *Broker) Post(req *TriggerRequest) error {
+	if b.cluster == nil {
+		b.system.Root.Send(b.api, req)
+		return nil
+	}
+	_, err := b.Trigger(req)
+	return err
+}
 
 // Channels lists an app's occupied channels.
 func (b *Broker) Channels(req *ChannelsRequest) (*ChannelsResponse, error) {

@@ -425,6 +425,9 @@ func (g *channelGrain) onPublish(ctx actor.Context, m *clusterpb.Publish) {
 		g.armHistory(ctx)
 	}
 	g.deliver(ctx, d)
+	if ctx.Sender() != nil { // an API event: its node answers the API once it is in this order
+		ctx.Respond(&clusterpb.PublishAck{})
+	}
 }
 
 // armHistory sets the timer that drops the oldest event once it expires

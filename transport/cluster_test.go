@@ -586,3 +586,26 @@ func TestClusterResubscribeAfterIdle(t *testing.T) {
 	b.api.Trigger("again", "still", "1", nil)
 	c.Expect("still")
 }
+
+// Events published one after the other through different nodes' APIs,
+// each answered before the next is sent, arrive in that order, also on a
+// channel none of those nodes has published to before (so each must find
+// the channel's grain first). Before Broker.Post waited in a cluster, a
+// node still resolving the grain let the next event, through a node that
+// had it, overtake its own.
+func TestClusterPublishesThroughEveryNodeStayInOrder(t *testing.T) {
+	nodes := startClusterBrokers(t, 3)
+	sub := nodes[0].connect()
+	for round := 0; round < 10; round++ {
+		ch := fmt.Sprintf("order-%d", round)
+		sub.Subscribe(ch)
+		for i := 0; i < 6; i++ {
+			nodes[(i+1)%3].api.Trigger(ch, "n", strconv.Itoa(i), nil)
+		}
+		for i := 0; i < 6; i++ {
+			if f := sub.Expect("n"); f["channel"] != ch || f["data"] != strconv.Itoa(i) {
+				t.Fatalf("round %d, event %d: got %v", round, i, f)
+			}
+		}
+	}
+}

@@ -384,8 +384,11 @@ func (h *apiHandler) trigger(key string, body []byte) (any, error) {
 	}
 	req := &actors.TriggerRequest{App: key, Events: []actors.TriggerEvent{ev}}
 	if len(ev.Info) == 0 {
-		// Accepted once it is in the adapter's mailbox: nothing to wait for.
-		h.broker.Post(req)
+		// Accepted once it is in the adapter's mailbox (in a cluster: on its
+		// way to the grain).
+		if err := h.broker.Post(req); err != nil {
+			return nil, brokerError(err)
+		}
 		return struct{}{}, nil
 	}
 	res, err := h.broker.Trigger(req)
@@ -422,7 +425,9 @@ func (h *apiHandler) batch(key string, body []byte) (any, error) {
 		return nil, errRate(actors.QuotaBackendEvents)
 	}
 	if !wantInfo {
-		h.broker.Post(req)
+		if err := h.broker.Post(req); err != nil {
+			return nil, brokerError(err)
+		}
 		return struct{}{}, nil
 	}
 	tr, err := h.broker.Trigger(req)
