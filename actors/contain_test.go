@@ -121,7 +121,9 @@ func TestChannelPanicCostsThatChannel(t *testing.T) {
 	}
 
 	// The other channel, and the lost one once subscribed again, work.
-	e.broker.Post(&TriggerRequest{App: "key", Events: []TriggerEvent{{Name: "fine", Data: "1", Channels: []string{"calm"}}}})
+	if err := e.broker.Post(&TriggerRequest{App: "key", Events: []TriggerEvent{{Name: "fine", Data: "1", Channels: []string{"calm"}}}}); err != nil {
+		t.Fatal(err)
+	}
 	if f := ao.next(t, nil); f["event"] != "fine" {
 		t.Fatalf("frame %v", f)
 	}
@@ -130,7 +132,9 @@ func TestChannelPanicCostsThatChannel(t *testing.T) {
 		t.Fatalf("frame %v", f)
 	}
 	expect[*ChannelOccupied](t, e.hooks)
-	e.broker.Post(&TriggerRequest{App: "key", Events: []TriggerEvent{{Name: "again", Data: "1", Channels: []string{"doomed"}}}})
+	if err := e.broker.Post(&TriggerRequest{App: "key", Events: []TriggerEvent{{Name: "again", Data: "1", Channels: []string{"doomed"}}}}); err != nil {
+		t.Fatal(err)
+	}
 	if f := bo.next(t, nil); f["event"] != "again" {
 		t.Fatalf("frame %v", f)
 	}
@@ -154,7 +158,9 @@ func TestConnectionPanicCostsThatConnection(t *testing.T) {
 	if len(lines) != 1 || !strings.Contains(lines[0], "socket_id=1.1") {
 		t.Fatalf("panic log %q", lines)
 	}
-	e.broker.Post(&TriggerRequest{App: "key", Events: []TriggerEvent{{Name: "still", Data: "1", Channels: []string{"shared"}}}})
+	if err := e.broker.Post(&TriggerRequest{App: "key", Events: []TriggerEvent{{Name: "still", Data: "1", Channels: []string{"shared"}}}}); err != nil {
+		t.Fatal(err)
+	}
 	if f := bo.next(t, nil); f["event"] != "still" {
 		t.Fatalf("frame %v", f)
 	}
@@ -190,7 +196,9 @@ func TestAppPanicKeepsTheApp(t *testing.T) {
 		t.Fatalf("panic log %q", lines)
 	}
 	// The app still serves: x keeps its subscription, w its socket.
-	e.broker.Post(&TriggerRequest{App: "key", Events: []TriggerEvent{{Name: "after", Data: "1", Channels: []string{"kept"}}}})
+	if err := e.broker.Post(&TriggerRequest{App: "key", Events: []TriggerEvent{{Name: "after", Data: "1", Channels: []string{"kept"}}}}); err != nil {
+		t.Fatal(err)
+	}
 	if f := xo.next(t, nil); f["event"] != "after" {
 		t.Fatalf("frame %v", f)
 	}

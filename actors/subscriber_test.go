@@ -43,7 +43,9 @@ func TestServerSubscriberThroughItsStandIn(t *testing.T) {
 	ch := expect[*Joined](t, p).PID
 	o.next(t, nil)
 	expect[*MemberAdded](t, e.hooks)
-	e.broker.Post(&TriggerRequest{App: "key", Events: []TriggerEvent{{Name: "news", Data: `{"a":1}`, Channels: []string{"presence-bots"}}}})
+	if err := e.broker.Post(&TriggerRequest{App: "key", Events: []TriggerEvent{{Name: "news", Data: `{"a":1}`, Channels: []string{"presence-bots"}}}}); err != nil {
+		t.Fatal(err)
+	}
 	if m := expect[*ChannelEvent](t, sub); m.Event != "news" || m.Data != `{"a":1}` || m.UserID != "" {
 		t.Fatalf("%+v", m)
 	}
