@@ -33,7 +33,7 @@ func (burstFrame) Release() {}
 
 // Share frames frame once, as Broadcaster does, for the burst.
 func (b *burst) Share(frame []byte) actors.Shared {
-	return burstFrame{frame: Broadcaster{}.Share(frame).(sharedFrame), b: b}
+	return burstFrame{frame: frameText(frame), b: b}
 }
 
 // hold adds s to the sockets released when the burst ends; false when it

@@ -301,9 +301,7 @@ func (s *socket) release() {
 	defer s.mu.Unlock()
 	if err != nil || s.state == sockClosed {
 		clear(q.batch)
-		s.state = sockClosed
-		s.shut.Store(true)
-		s.closeFrame = nil
+		s.shutLocked()
 		s.writing = false
 		q.release()
 		s.q = nil
@@ -447,9 +445,7 @@ func (s *socket) abortLocked(code pusher.CloseCode, reason string) {
 func (s *socket) closed() pusher.CloseCode {
 	s.mu.Lock()
 	code := s.code
-	s.state = sockClosed
-	s.shut.Store(true)
-	s.closeFrame = nil
+	s.shutLocked()
 	if s.q != nil && !s.writing {
 		s.q.release()
 		s.q = nil
@@ -457,6 +453,14 @@ func (s *socket) closed() pusher.CloseCode {
 	s.mu.Unlock()
 	s.wakeReader()
 	return code
+}
+
+// shutLocked marks the socket closed: nothing more is queued or written,
+// the close frame included.
+func (s *socket) shutLocked() {
+	s.state = sockClosed
+	s.shut.Store(true)
+	s.closeFrame = nil
 }
 
 func (s *socket) setDeadlineLocked(t time.Time) {
@@ -513,9 +517,7 @@ func (s *socket) flush() {
 		s.frames -= k
 		s.bytes -= n
 		if err != nil {
-			s.state = sockClosed
-			s.shut.Store(true)
-			s.closeFrame = nil
+			s.shutLocked()
 			s.mu.Unlock()
 			_ = s.nc.Close()
 			s.wakeReader()
@@ -627,11 +629,14 @@ func (sharedFrame) Release() {}
 type Broadcaster struct{}
 
 // Share frames frame once for every socket it is sent to.
-func (Broadcaster) Share(frame []byte) actors.Shared {
+func (Broadcaster) Share(frame []byte) actors.Shared { return frameText(frame) }
+
+// frameText frames frame once as a text frame, for every socket.
+func frameText(frame []byte) sharedFrame {
 	var h [10]byte
 	n := putHeader(h[:], gws.OpcodeText, len(frame))
 	f := make([]byte, n+len(frame))
 	copy(f, h[:n])
 	copy(f[n:], frame)
-	return sharedFrame(f)
+	return f
 }
